@@ -1,0 +1,228 @@
+import { ERRNO } from '../base/errno.js';
+import type { KGen, Point, Task } from '../sched/task.js';
+import { CAP_SYS_ADMIN, type TaskStruct } from '../mm/current.js';
+import type { File } from '../mm/file.js';
+import type { MmStruct } from '../mm/mm_types.js';
+import { ErrnoError, SegfaultError } from './errors.js';
+import type { Machine } from './machine.js';
+import * as sys from './syscalls.js';
+
+/**
+ * The raw system-call interface of one process, for user threads written as generators:
+ * every call returns the kernel's value or -errno, and may be interleaved with other tasks.
+ */
+export class UserApi {
+  constructor(readonly proc: Process) {}
+  mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): KGen<number> {
+    return sys.sys_mmap(this.proc, addr, length, prot, flags, fd, offset);
+  }
+  munmap(addr: number, length: number): KGen<number> {
+    return sys.sys_munmap(this.proc, addr, length);
+  }
+  mprotect(addr: number, length: number, prot: number): KGen<number> {
+    return sys.sys_mprotect_(this.proc, addr, length, prot);
+  }
+  madvise(addr: number, length: number, advice: number): KGen<number> {
+    return sys.sys_madvise_(this.proc, addr, length, advice);
+  }
+  mremap(oldAddr: number, oldSize: number, newSize: number, flags: number, newAddr = 0): KGen<number> {
+    return sys.sys_mremap_(this.proc, oldAddr, oldSize, newSize, flags, newAddr);
+  }
+  ioctl(fd: number, request: number, arg: number | Uint8Array): KGen<number> {
+    return sys.sys_ioctl(this.proc, fd, request, arg);
+  }
+  open(path: string, flags = 2): KGen<number> {
+    return sys.sys_open(this.proc, path, flags);
+  }
+  close(fd: number): KGen<number> {
+    return sys.sys_close(this.proc, fd);
+  }
+  /** A CPU load; null result means the access faulted (signal in `fault`). */
+  *read(addr: number, length: number): KGen<Uint8Array | SegfaultError> {
+    const out = new Uint8Array(length);
+    const f = yield* sys.cpu_access(this.proc, addr, length, false, (frame, done) => out.set(frame, done));
+    return f ? new SegfaultError(f.signal, f.addr, false) : out;
+  }
+  /** A CPU store; returns the signal error instead of throwing. */
+  *write(addr: number, bytes: Uint8Array): KGen<SegfaultError | null> {
+    const f = yield* sys.cpu_access(this.proc, addr, bytes.length, true, (frame, done) =>
+      frame.set(bytes.subarray(done, done + frame.length)),
+    );
+    return f ? new SegfaultError(f.signal, f.addr, true) : null;
+  }
+}
+
+/** A user process: credentials, an address space, a file table, threads. */
+export class Process implements TaskStruct {
+  /** Real, effective and saved uid. */
+  ruid: number;
+  uid: number;
+  suid: number;
+  mm: MmStruct | null;
+  /** fd → file. */
+  readonly files: (File | null)[] = [];
+  exited = false;
+  exitStatus = 0;
+  readonly threads: Task[] = [];
+  readonly api: UserApi;
+
+  constructor(
+    readonly machine: Machine,
+    readonly pid: number,
+    uid: number,
+    mm: MmStruct,
+    readonly parent: Process | null,
+  ) {
+    this.ruid = this.uid = this.suid = uid;
+    this.mm = mm;
+    this.api = new UserApi(this);
+  }
+
+  get comm(): string {
+    return `pid${this.pid}`;
+  }
+
+  /** capable(): uid 0 has every capability (CAP_SYS_ADMIN included). */
+  capable(_cap: number): boolean {
+    return this.uid === 0;
+  }
+
+  get hasSysAdmin(): boolean {
+    return this.capable(CAP_SYS_ADMIN);
+  }
+
+  private call(name: string, gen: KGen<number>): number {
+    const r = this.machine.syscall(this, name, gen);
+    if (r < 0) throw new ErrnoError(-r, name);
+    return r;
+  }
+
+  private alive(name: string): void {
+    if (this.exited) throw new ErrnoError(ERRNO.ESRCH, name);
+  }
+
+  mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
+    this.alive('mmap');
+    checkNumbers('mmap', addr, length, prot, flags, fd, offset);
+    return this.call('mmap', this.api.mmap(ulong(addr), ulong(length), prot, flags, fd, ulong(offset)));
+  }
+  munmap(addr: number, length: number): void {
+    this.alive('munmap');
+    checkNumbers('munmap', addr, length);
+    this.call('munmap', this.api.munmap(ulong(addr), ulong(length)));
+  }
+  mprotect(addr: number, length: number, prot: number): void {
+    this.alive('mprotect');
+    checkNumbers('mprotect', addr, length, prot);
+    this.call('mprotect', this.api.mprotect(ulong(addr), ulong(length), prot));
+  }
+  madvise(addr: number, length: number, advice: number): void {
+    this.alive('madvise');
+    checkNumbers('madvise', addr, length, advice);
+    this.call('madvise', this.api.madvise(ulong(addr), ulong(length), advice));
+  }
+  mremap(oldAddr: number, oldSize: number, newSize: number, flags: number, newAddr = 0): number {
+    this.alive('mremap');
+    checkNumbers('mremap', oldAddr, oldSize, newSize, flags, newAddr);
+    return this.call(
+      'mremap',
+      this.api.mremap(ulong(oldAddr), ulong(oldSize), ulong(newSize), flags, ulong(newAddr)),
+    );
+  }
+
+  /** CPU loads through the page tables; throws SegfaultError on a bad access. */
+  read(addr: number, length: number): Uint8Array {
+    this.alive('read');
+    checkNumbers('read', addr, length);
+    if (length < 0) throw new ErrnoError(ERRNO.EINVAL, 'read');
+    const r = this.machine.syscall(this, 'read', this.api.read(ulong(addr), length));
+    if (r instanceof SegfaultError) throw r;
+    return r;
+  }
+
+  /** CPU stores through the page tables (breaking COW); throws SegfaultError on a bad access. */
+  write(addr: number, bytes: Uint8Array | ArrayLike<number>): void {
+    this.alive('write');
+    checkNumbers('write', addr);
+    const data = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
+    const r = this.machine.syscall(this, 'write', this.api.write(ulong(addr), data));
+    if (r) throw r;
+  }
+
+  fork(): Process {
+    this.alive('fork');
+    const r = this.machine.syscall(this, 'fork', sys.do_fork(this));
+    if (typeof r === 'number') throw new ErrnoError(-r, 'fork');
+    return r;
+  }
+
+  exit(status = 0): void {
+    if (this.exited) return;
+    this.machine.syscall(this, 'exit', sys.do_exit(this, status));
+  }
+
+  setuid(uid: number): void {
+    this.alive('setuid');
+    const r = sys.sys_setuid(this, uid);
+    if (r < 0) throw new ErrnoError(-r, 'setuid');
+  }
+
+  open(path: string, flags = 2): number {
+    this.alive('open');
+    if (typeof path !== 'string') throw new ErrnoError(ERRNO.EFAULT, 'open');
+    return this.call('open', this.api.open(path, flags));
+  }
+
+  close(fd: number): void {
+    this.alive('close');
+    this.call('close', this.api.close(fd));
+  }
+
+  ioctl(fd: number, request: number, arg: number | Uint8Array): number {
+    this.alive('ioctl');
+    checkNumbers('ioctl', fd, request);
+    if (typeof arg !== 'number' && !(arg instanceof Uint8Array)) throw new ErrnoError(ERRNO.EFAULT, 'ioctl');
+    return this.call('ioctl', this.api.ioctl(fd, request, arg));
+  }
+
+  /** libdrm's drmIoctl(): retries while the call fails with EINTR or EAGAIN. */
+  drmIoctl(fd: number, request: number, arg: number | Uint8Array): number {
+    for (;;) {
+      try {
+        return this.ioctl(fd, request, arg);
+      } catch (e) {
+        if (!(e instanceof ErrnoError) || (e.errno !== ERRNO.EINTR && e.errno !== ERRNO.EAGAIN)) throw e;
+        this.machine.yieldToOthers(this);
+      }
+    }
+  }
+
+  /**
+   * Starts a user thread of this process: a generator over the raw syscall interface, run as a
+   * task that interleaves with everything else (the explorer's unit of concurrency).
+   */
+  thread(name: string, body: (api: UserApi) => Generator<Point, unknown, void>): Task {
+    const t = this.machine.sched.spawn(`${this.comm}/${name}`, 'user', body(this.api));
+    t.context = this;
+    this.threads.push(t);
+    return t;
+  }
+}
+
+/**
+ * Addresses and lengths are unsigned longs: a negative number is what C would see after the
+ * conversion, a value above 2^63 (precision beyond 2^53 does not matter: all such values are
+ * rejected the same way).
+ */
+function ulong(a: number): number {
+  return a < 0 ? 2 ** 64 + a : a;
+}
+
+/** Arguments from a JS caller must be integers: anything else is -EINVAL. */
+function checkNumbers(name: string, ...args: unknown[]): void {
+  for (const a of args) {
+    if (typeof a !== 'number' || !Number.isFinite(a) || !Number.isInteger(a)) {
+      throw new ErrnoError(ERRNO.EINVAL, name);
+    }
+  }
+}

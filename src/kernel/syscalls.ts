@@ -1,0 +1,174 @@
+import { ERRNO } from '../base/errno.js';
+import { PAGE_SIZE } from '../base/page.js';
+import type { KGen } from '../sched/task.js';
+import { File, fput, get_file } from '../mm/file.js';
+import { dup_mm } from '../mm/fork.js';
+import { sys_madvise } from '../mm/madvise.js';
+import { mmput } from '../mm/mm.js';
+import { vm_mmap_pgoff, vm_munmap } from '../mm/mmap.js';
+import { sys_mprotect } from '../mm/mprotect.js';
+import { sys_mremap } from '../mm/mremap.js';
+import { user_access } from '../mm/uaccess.js';
+import * as mman from '../uapi/mman.js';
+import type { Process } from './process.js';
+
+/**
+ * The system calls, as generators that return a value or -errno (the kernel's convention). They
+ * run in a user task whose context is the calling process (`current`).
+ */
+
+/** Linux limit on open files per process (RLIMIT_NOFILE default). */
+export const NR_OPEN_DEFAULT = 1024;
+
+export function fdget(p: Process, fd: number): File | null {
+  if (!Number.isInteger(fd) || fd < 0 || fd >= p.files.length) return null;
+  return p.files[fd] ?? null;
+}
+
+/** get_unused_fd_flags() + fd_install(): lowest free descriptor. */
+function fd_install(p: Process, file: File): number {
+  let fd = p.files.indexOf(null);
+  if (fd < 0) fd = p.files.length;
+  if (fd >= NR_OPEN_DEFAULT) return -ERRNO.EMFILE;
+  p.files[fd] = file;
+  return fd;
+}
+
+/** Installs a file the kernel made (dma-buf, ...) in the caller's table; -EMFILE when full. */
+export function install_file(p: Process, file: File): number {
+  return fd_install(p, file);
+}
+
+export function* sys_mmap(
+  p: Process,
+  addr: number,
+  len: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  off: number,
+): KGen<number> {
+  if (!p.mm) return -ERRNO.EINVAL;
+  if (off % PAGE_SIZE !== 0 || off < 0) return -ERRNO.EINVAL;
+  let file: File | null = null;
+  if (!(flags & mman.MAP_ANONYMOUS)) {
+    file = fdget(p, fd);
+    if (!file) return -ERRNO.EBADF;
+    get_file(file);
+  }
+  flags &= ~(mman.MAP_EXECUTABLE | mman.MAP_DENYWRITE);
+  const r = yield* vm_mmap_pgoff(p.mm, file, addr, len, prot, flags, off / PAGE_SIZE);
+  if (file) yield* fput(file);
+  return r;
+}
+
+export function* sys_munmap(p: Process, addr: number, len: number): KGen<number> {
+  if (!p.mm) return -ERRNO.EINVAL;
+  return yield* vm_munmap(p.mm, addr, len);
+}
+
+export function* sys_mprotect_(p: Process, addr: number, len: number, prot: number): KGen<number> {
+  if (!p.mm) return -ERRNO.ENOMEM;
+  return yield* sys_mprotect(p.mm, addr, len, prot);
+}
+
+export function* sys_madvise_(p: Process, addr: number, len: number, advice: number): KGen<number> {
+  if (!p.mm) return -ERRNO.ENOMEM;
+  return yield* sys_madvise(p.mm, addr, len, advice);
+}
+
+export function* sys_mremap_(
+  p: Process,
+  addr: number,
+  oldLen: number,
+  newLen: number,
+  flags: number,
+  newAddr: number,
+): KGen<number> {
+  if (!p.mm) return -ERRNO.EFAULT;
+  return yield* sys_mremap(p.mm, addr, oldLen, newLen, flags, newAddr);
+}
+
+/**
+ * A CPU load or store by the process: faults as the MMU would. Returns 0, or the signal and
+ * faulting address.
+ */
+export function* cpu_access(
+  p: Process,
+  addr: number,
+  len: number,
+  write: boolean,
+  fn: (frame: Uint8Array, done: number) => void,
+): KGen<{ signal: 'SIGSEGV' | 'SIGBUS'; addr: number } | null> {
+  if (!p.mm) return { signal: 'SIGSEGV', addr };
+  return yield* user_access(p.mm, addr, len, write, fn);
+}
+
+export function* sys_open(p: Process, path: string, flags: number): KGen<number> {
+  const dev = p.machine.devices.get(path);
+  if (!dev) return -ERRNO.ENOENT;
+  const file = new File(dev.fops, flags & ~mman.O_CLOEXEC, path);
+  const err = yield* dev.open(file);
+  if (err) return err;
+  const fd = fd_install(p, file);
+  if (fd < 0) yield* fput(file);
+  return fd;
+}
+
+export function* sys_close(p: Process, fd: number): KGen<number> {
+  const file = fdget(p, fd);
+  if (!file) return -ERRNO.EBADF;
+  p.files[fd] = null;
+  yield* fput(file);
+  return 0;
+}
+
+export function* sys_ioctl(p: Process, fd: number, cmd: number, arg: number | Uint8Array): KGen<number> {
+  const file = fdget(p, fd);
+  if (!file) return -ERRNO.EBADF;
+  if (!file.f_op.unlocked_ioctl) return -ERRNO.ENOTTY;
+  const r = yield* file.f_op.unlocked_ioctl(file, cmd >>> 0, arg);
+  // -ERESTARTSYS never reaches user space: without SA_RESTART it is EINTR.
+  return r === -ERRNO.ERESTARTSYS ? -ERRNO.EINTR : r;
+}
+
+/** fork(): copy the mm, share every open file. Returns the child process or -errno. */
+export function* do_fork(p: Process): KGen<Process | number> {
+  if (!p.mm) return -ERRNO.EINVAL;
+  const mm = yield* dup_mm(p.mm);
+  if (typeof mm === 'number') return mm;
+  const child = p.machine.newProcess(p.uid, mm, p);
+  child.files.push(...p.files.map((f) => (f ? get_file(f) : null)));
+  return child;
+}
+
+/** do_exit(): exit_mm then exit_files, in Linux's order. */
+export function* do_exit(p: Process, status: number): KGen {
+  if (p.exited) return;
+  p.exited = true;
+  p.exitStatus = status;
+  const mm = p.mm;
+  p.mm = null;
+  if (mm) yield* mmput(mm);
+  for (let fd = 0; fd < p.files.length; fd++) {
+    const f = p.files[fd];
+    if (!f) continue;
+    p.files[fd] = null;
+    yield* fput(f);
+  }
+  p.machine.reap(p);
+}
+
+/** setuid(2): root may set anything; others only their real or saved uid. */
+export function sys_setuid(p: Process, uid: number): number {
+  if (!Number.isInteger(uid) || uid < 0 || uid > 0xfffffffe) return -ERRNO.EINVAL;
+  if (p.capable(21)) {
+    p.ruid = p.uid = p.suid = uid;
+    return 0;
+  }
+  if (uid === p.ruid || uid === p.suid) {
+    p.uid = uid;
+    return 0;
+  }
+  return -ERRNO.EPERM;
+}

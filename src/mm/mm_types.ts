@@ -1,0 +1,208 @@
+import { SegmentSet } from '../base/segment_set.js';
+import type { PhysicalMemory } from '../hw/ram.js';
+import type { Mutex } from '../sched/mutex.js';
+import { RwSemaphore } from '../sched/rwsem.js';
+import type { Scheduler } from '../sched/scheduler.js';
+import { Spinlock } from '../sched/spinlock.js';
+import type { SrcuStruct } from '../sched/srcu.js';
+import type { File } from './file.js';
+import type { MmuNotifier } from './mmu_notifier.js';
+
+/** x86_64 TASK_SIZE: user space ends here (4-level paging, one guard page below 2^47). */
+export const TASK_SIZE = 0x7ffffffff000;
+/** /proc/sys/vm/mmap_min_addr default. */
+export const MMAP_MIN_ADDR = 0x10000;
+/** mmap_base without ASLR: TASK_SIZE minus the minimum stack gap (128 MiB). */
+export const MMAP_BASE = TASK_SIZE - 128 * 1024 * 1024;
+
+/** include/linux/mm.h vm_flags. */
+export const VM_READ = 0x1;
+export const VM_WRITE = 0x2;
+export const VM_EXEC = 0x4;
+export const VM_SHARED = 0x8;
+export const VM_MAYREAD = 0x10;
+export const VM_MAYWRITE = 0x20;
+export const VM_MAYEXEC = 0x40;
+export const VM_MAYSHARE = 0x80;
+export const VM_PFNMAP = 0x400;
+export const VM_LOCKED = 0x2000;
+export const VM_IO = 0x4000;
+export const VM_DONTCOPY = 0x20000;
+export const VM_DONTEXPAND = 0x40000;
+export const VM_NORESERVE = 0x200000;
+export const VM_DONTDUMP = 0x4000000;
+
+/** VM_FAULT_* results of handle_mm_fault (include/linux/mm.h). */
+export const VM_FAULT_OOM = 0x0001;
+export const VM_FAULT_SIGBUS = 0x0002;
+export const VM_FAULT_NOPAGE = 0x0100;
+export const VM_FAULT_RETRY = 0x0400;
+export const VM_FAULT_SIGSEGV = 0x0040;
+export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
+
+/** Fault flags. */
+export const FAULT_FLAG_WRITE = 0x01;
+
+/**
+ * The services mm code needs from the machine. One per machine; every mm points at it.
+ */
+export interface MmKernel {
+  sched: Scheduler;
+  ram: PhysicalMemory;
+  /** mm/mmu_notifier.c's global SRCU domain. */
+  notifierSrcu: SrcuStruct;
+  /** mm_all_locks_mutex of mm_take_all_locks(). */
+  mmAllLocks: Mutex;
+  /** Every mm ever created and not yet freed (leak checks). */
+  liveMms: Set<MmStruct>;
+  /** Last mm number handed out (deterministic per machine). */
+  mmSerial: number;
+}
+
+/**
+ * A page-table entry: pfn and bits packed in one number (pfn * 8 + bits). Pages of VM_PFNMAP
+ * mappings are "special": no struct page refcount or mapcount is held for them.
+ */
+export const PTE_WRITE = 1;
+export const PTE_DIRTY = 2;
+export const PTE_SPECIAL = 4;
+export function mk_pte(pfn: number, bits: number): number {
+  return pfn * 8 + bits;
+}
+export function pte_pfn(pte: number): number {
+  return Math.floor(pte / 8);
+}
+export function pte_bits(pte: number): number {
+  return pte % 8;
+}
+export function pte_write(pte: number): boolean {
+  return ((pte % 8) & PTE_WRITE) !== 0;
+}
+export function pte_special(pte: number): boolean {
+  return ((pte % 8) & PTE_SPECIAL) !== 0;
+}
+
+/** What a mapping of a file does on faults and on VMA lifetime events. */
+export interface VmOperations {
+  /** vm_operations_struct.open: a VMA was duplicated (fork, split). */
+  open?(vma: VmAreaStruct): void;
+  /** vm_operations_struct.close: a VMA went away. May sleep (drm_gem_vm_close takes struct_mutex). */
+  close?(vma: VmAreaStruct): Generator<import('../sched/task.js').Point, void, void>;
+  /**
+   * vm_operations_struct.fault: make `vaddr` present (install a PTE) or return VM_FAULT_* bits.
+   * May sleep.
+   */
+  fault?(
+    vma: VmAreaStruct,
+    vaddr: number,
+    flags: number,
+  ): Generator<import('../sched/task.js').Point, number, void>;
+  /** Name for /proc/pid/maps-style dumps. */
+  name?: string;
+}
+
+/** struct vm_area_struct: [start, end) of one mapping with uniform flags. */
+export class VmAreaStruct {
+  /** Protected by mmap_sem (write) for changes; find_vma under mmap_sem (read). */
+  start: number;
+  end: number;
+  vm_flags: number;
+  /** Offset of `start` in the backing object, in pages (anonymous: start >> PAGE_SHIFT). */
+  vm_pgoff: number;
+  /** Backing file: shmem for shared anonymous memory, a device for driver mappings. */
+  vm_file: File | null;
+  vm_ops: VmOperations | null;
+  /** Driver data of a device mapping (drm: the GEM object). */
+  vm_private_data: unknown = null;
+  /** Private anonymous pages were faulted in (Linux: vma->anon_vma != NULL). */
+  anon_vma = false;
+
+  constructor(
+    readonly vm_mm: MmStruct,
+    start: number,
+    end: number,
+    flags: number,
+    pgoff: number,
+    file: File | null,
+    ops: VmOperations | null,
+  ) {
+    this.start = start;
+    this.end = end;
+    this.vm_flags = flags;
+    this.vm_pgoff = pgoff;
+    this.vm_file = file;
+    this.vm_ops = ops;
+  }
+
+  get vm_start(): number {
+    return this.start;
+  }
+  get vm_end(): number {
+    return this.end;
+  }
+  get pages(): number {
+    return (this.end - this.start) / 4096;
+  }
+  /** is_cow_mapping(): private and possibly writable. */
+  get is_cow(): boolean {
+    return (this.vm_flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
+  }
+  /** Page offset in the backing object for a virtual address inside the VMA. */
+  pgoff_of(addr: number): number {
+    return this.vm_pgoff + (addr - this.start) / 4096;
+  }
+}
+
+/** struct mm_struct. */
+export class MmStruct {
+  /** Per-machine number, for lock names and messages. */
+  readonly id: number;
+  /** Users of the address space (threads, get_task_mm holders). At 0 the mappings go. */
+  mm_users = 1;
+  /** References to the struct itself; mm_users together count as one. At 0 it is freed. */
+  mm_count = 1;
+  /** Set when mm_count reached zero: any later use is a use-after-free. */
+  freed = false;
+  /** Set once exit_mmap ran. */
+  exited = false;
+  readonly mmap_sem: RwSemaphore;
+  /** page_table_lock: protects the page table against lockless walkers' updates. */
+  readonly page_table_lock: Spinlock;
+  /** VMAs ordered by address. Protected by mmap_sem. */
+  readonly mm_rb = new SegmentSet<VmAreaStruct>();
+  /** Page table: virtual page number → pte. Protected by mmap_sem + page_table_lock. */
+  readonly pgd = new Map<number, number>();
+  /** mmu_notifier_mm: registered notifiers, protected by `notifierLock`, traversed under SRCU. */
+  readonly mmu_notifiers: MmuNotifier[] = [];
+  readonly notifierLock: Spinlock;
+  /** Resident pages (rss counters). */
+  rss = 0;
+
+  constructor(readonly k: MmKernel) {
+    this.id = ++k.mmSerial;
+    this.mmap_sem = new RwSemaphore(k.sched, `mm${this.id}->mmap_sem`, '&mm->mmap_sem');
+    this.page_table_lock = new Spinlock(k.sched, `mm${this.id}->page_table_lock`, '&mm->page_table_lock');
+    this.notifierLock = new Spinlock(
+      k.sched,
+      `mm${this.id}->mmu_notifier_mm->lock`,
+      '&mmu_notifier_mm->lock',
+    );
+    k.liveMms.add(this);
+  }
+
+  get map_count(): number {
+    return this.mm_rb.size;
+  }
+
+  /** find_vma(): the first VMA with end > addr. */
+  find_vma(addr: number): VmAreaStruct | undefined {
+    return this.mm_rb.find_vma(addr);
+  }
+
+  /** Reports and refuses use of a freed mm (a use-after-free of mm_struct). */
+  checkAlive(what: string): boolean {
+    if (!this.freed) return true;
+    this.k.sched.report('use-after-free', `${what} on freed mm ${this.id}`);
+    return false;
+  }
+}

@@ -1,0 +1,130 @@
+import { ERRNO } from '../base/errno.js';
+import { PAGE_SIZE } from '../base/page.js';
+import type { KGen } from '../sched/task.js';
+import { access_allowed, do_page_fault } from './memory.js';
+import {
+  type MmStruct,
+  TASK_SIZE,
+  VM_FAULT_SIGBUS,
+  VM_FAULT_SIGSEGV,
+  type VmAreaStruct,
+  pte_pfn,
+  pte_write,
+} from './mm_types.js';
+
+/** access_ok(): the range lies below the end of user space (no overflow). */
+export function access_ok(addr: number, size: number): boolean {
+  return (
+    Number.isInteger(addr) && Number.isInteger(size) && addr >= 0 && size >= 0 && addr + size <= TASK_SIZE
+  );
+}
+
+/**
+ * Walks the user range page by page, resolving each page's frame as the MMU would (faulting
+ * through do_page_fault when absent or write-protected) and handing `fn` a run of bytes. Returns
+ * the number of bytes NOT processed (0 on success), like the kernel's copy routines.
+ */
+function* walk_user(
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  write: boolean,
+  fn: (frame: Uint8Array, done: number) => void,
+  fault: { code: number; addr: number } = { code: 0, addr: 0 },
+): KGen<number> {
+  const ram = mm.k.ram;
+  let done = 0;
+  let vma: VmAreaStruct | undefined;
+  while (done < len) {
+    const a = addr + done;
+    const off = a % PAGE_SIZE;
+    const n = Math.min(PAGE_SIZE - off, len - done);
+    let pfn = -1;
+    for (let tries = 0; pfn < 0; tries++) {
+      if (mm.freed) return len - done;
+      if (!vma || a < vma.start || a >= vma.end) vma = mm.find_vma(a);
+      fault.addr = a;
+      fault.code = VM_FAULT_SIGSEGV;
+      if (!vma || vma.start > a) {
+        vma = undefined;
+        if (tries > 0) return len - done;
+      } else if (!access_allowed(vma, write)) {
+        return len - done;
+      }
+      const pte = mm.pgd.get(Math.floor(a / PAGE_SIZE));
+      if (vma && pte !== undefined && (!write || pte_write(pte))) {
+        pfn = pte_pfn(pte);
+        break;
+      }
+      if (tries > 10_000) {
+        fault.code = VM_FAULT_SIGBUS;
+        return len - done;
+      }
+      const r = yield* do_page_fault(mm, a, write);
+      if (r !== 0) {
+        fault.code = r;
+        return len - done;
+      }
+      vma = undefined;
+    }
+    fault.code = 0;
+    fn(ram.frame(pfn).subarray(off, off + n), done);
+    done += n;
+  }
+  return 0;
+}
+
+/** copy_from_user(): returns the number of bytes not copied; the uncopied tail is zeroed. */
+export function* copy_from_user(mm: MmStruct, dst: Uint8Array, src: number): KGen<number> {
+  const len = dst.length;
+  if (!access_ok(src, len)) {
+    dst.fill(0);
+    return len;
+  }
+  const left = yield* walk_user(mm, src, len, false, (frame, done) => dst.set(frame, done));
+  if (left) dst.fill(0, len - left);
+  return left;
+}
+
+/** copy_to_user(): returns the number of bytes not copied. */
+export function* copy_to_user(mm: MmStruct, dst: number, src: Uint8Array): KGen<number> {
+  if (!access_ok(dst, src.length)) return src.length;
+  return yield* walk_user(mm, dst, src.length, true, (frame, done) =>
+    frame.set(src.subarray(done, done + frame.length)),
+  );
+}
+
+/** clear_user(). */
+export function* clear_user(mm: MmStruct, dst: number, len: number): KGen<number> {
+  if (!access_ok(dst, len)) return len;
+  return yield* walk_user(mm, dst, len, true, (frame) => frame.fill(0));
+}
+
+/** copy_from_user() as 0 / -EFAULT, the way most callers use it. */
+export function* copy_from_user_or_efault(mm: MmStruct, dst: Uint8Array, src: number): KGen<number> {
+  return (yield* copy_from_user(mm, dst, src)) ? -ERRNO.EFAULT : 0;
+}
+
+/** copy_to_user() as 0 / -EFAULT. */
+export function* copy_to_user_or_efault(mm: MmStruct, dst: number, src: Uint8Array): KGen<number> {
+  return (yield* copy_to_user(mm, dst, src)) ? -ERRNO.EFAULT : 0;
+}
+
+/**
+ * A CPU load or store in user mode over [addr, addr+len): faults as the MMU would and returns
+ * null, or the signal the first failing access raises (SIGBUS for a fault the backing object
+ * refuses, SIGSEGV otherwise) with the faulting address.
+ */
+export function* user_access(
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  write: boolean,
+  fn: (frame: Uint8Array, done: number) => void,
+): KGen<{ signal: 'SIGSEGV' | 'SIGBUS'; addr: number } | null> {
+  if (!access_ok(addr, len)) return { signal: 'SIGSEGV', addr: Math.max(addr, TASK_SIZE) };
+  const fault = { code: 0, addr };
+  const left = yield* walk_user(mm, addr, len, write, fn, fault);
+  if (!left) return null;
+  return { signal: fault.code & VM_FAULT_SIGBUS ? 'SIGBUS' : 'SIGSEGV', addr: fault.addr };
+}
