@@ -27,6 +27,8 @@ const CHUNK_MASK = CHUNK_PAGES - 1;
 /** Byte a freed frame is filled with (slab's POISON_FREE, the well-known use-after-free pattern). */
 export const POISON_BYTE = 0x6b;
 const POISON_WORD = 0x6b6b6b6b;
+/** Eight poison bytes read as one double (finite and non-zero, so === compares the bits). */
+const POISON_QWORD = new Float64Array(new Int32Array([POISON_WORD, POISON_WORD]).buffer)[0]!;
 const WORDS_PER_PAGE = PAGE_SIZE >>> 2;
 
 /* Per-frame metadata: META_STRIDE int32s per frame in one Int32Array per chunk. */
@@ -60,6 +62,8 @@ export class PhysicalMemory {
   private readonly bytes: (Uint8Array | undefined)[] = [];
   /** The same buffers as int32 words, for filling and checking poison a word at a time. */
   private readonly words: (Int32Array | undefined)[] = [];
+  /** The same buffers as doubles: the poison check compares eight bytes at a time. */
+  private readonly qwords: (Float64Array | undefined)[] = [];
   /** Per-frame metadata per chunk, META_STRIDE int32s per frame. */
   private readonly meta: (Int32Array | undefined)[] = [];
   private chunks = 0;
@@ -408,6 +412,7 @@ export class PhysicalMemory {
     this.buffers[ci] = buf;
     this.bytes[ci] = new Uint8Array(buf);
     this.words[ci] = new Int32Array(buf);
+    this.qwords[ci] = new Float64Array(buf);
     this.meta[ci] = new Int32Array(pages * META_STRIDE);
     this.chunks++;
     return buf;
@@ -501,12 +506,17 @@ export class PhysicalMemory {
    * written after it was freed. The poison is restored and the write reported.
    */
   private checkPoison(pfn: number): void {
+    const q = this.qwords[pfn >>> CHUNK_SHIFT]!;
+    const qbase = (pfn & CHUNK_MASK) * (WORDS_PER_PAGE / 2);
+    const qend = qbase + WORDS_PER_PAGE / 2;
+    let j = qbase;
+    while (j < qend && q[j] === POISON_QWORD) j++;
+    if (j === qend) return;
     const w = this.words[pfn >>> CHUNK_SHIFT]!;
     const base = (pfn & CHUNK_MASK) * WORDS_PER_PAGE;
     const end = base + WORDS_PER_PAGE;
     let k = base;
     while (k < end && w[k] === POISON_WORD) k++;
-    if (k === end) return;
     const b = this.bytes[pfn >>> CHUNK_SHIFT]!;
     const off = (pfn & CHUNK_MASK) << PAGE_SHIFT;
     let at = k * 4;

@@ -76,3 +76,10 @@ export function* exit_mmap(mm: MmStruct): KGen {
   }
   mm.exited = true;
 }
+
+/** get_task_mm(): the task's mm with an mm_users reference, or null for kernel threads. */
+export function get_task_mm(task: { readonly mm: MmStruct | null }): MmStruct | null {
+  const mm = task.mm;
+  if (!mm || !mmget_not_zero(mm)) return null;
+  return mm;
+}

@@ -29,7 +29,9 @@ function bootBig(): Machine {
 function finish(m: Machine, what: string): void {
   const f = m.shutdown();
   if (f.length > 0) {
-    throw new Error(`${what}: the machine reported ${f.length} finding(s): ${f.map((x) => x.message).join('; ')}`);
+    throw new Error(
+      `${what}: the machine reported ${f.length} finding(s): ${f.map((x) => x.message).join('; ')}`,
+    );
   }
 }
 
@@ -64,10 +66,13 @@ export function pageFaults(o: MachineBenchOptions): Measured[] {
     const addr = p.mmap(0, len, RW, PRIVATE_ANON);
     const before = rss(p);
     const tf = timeMs(() => touchEveryPage(p, addr, len, 1));
-    if (rss(p) - before !== pages) throw new Error(`page faults: rss grew by ${rss(p) - before}, expected ${pages}`);
+    if (rss(p) - before !== pages)
+      throw new Error(`page faults: rss grew by ${rss(p) - before}, expected ${pages}`);
     const tr = timeMs(() => touchEveryPage(p, addr, len, 2));
     p.exit(0);
-    const tj = timeMs(() => jsPageModel(pages));
+    let made = 0;
+    const tj = timeMs(() => (made = jsPageModel(pages)));
+    if (made !== pages) throw new Error('page faults: the JS yardstick lost pages');
     if (rep >= 0) {
       faultMs.push(tf);
       residentMs.push(tr);
@@ -77,8 +82,18 @@ export function pageFaults(o: MachineBenchOptions): Measured[] {
   finish(m, 'page faults');
   const perSec = (ms: number): number => pages / (ms / 1000);
   return [
-    medianFigure('page-faults-per-second', 'faults/s', faultMs.map(perSec), '64 MiB anon private, 1 B write/page'),
-    medianFigure('page-fault-us', 'us', faultMs.map((ms) => (ms * 1000) / pages), 'per fault, incl. p.write'),
+    medianFigure(
+      'page-faults-per-second',
+      'faults/s',
+      faultMs.map(perSec),
+      '64 MiB anon private, 1 B write/page',
+    ),
+    medianFigure(
+      'page-fault-us',
+      'us',
+      faultMs.map((ms) => (ms * 1000) / pages),
+      'per fault, incl. p.write',
+    ),
     medianFigure('resident-write-per-second', 'writes/s', residentMs.map(perSec), 'same stores, no fault'),
     {
       name: 'page-fault-vs-js-page-alloc',
@@ -90,15 +105,14 @@ export function pageFaults(o: MachineBenchOptions): Measured[] {
 }
 
 /** The plain JS yardstick: a zeroed page per slot, recorded in a map, one byte stored. */
-let jsSink = 0;
-function jsPageModel(pages: number): void {
+function jsPageModel(pages: number): number {
   const table = new Map<number, Uint8Array>();
   for (let v = 0; v < pages; v++) {
     const page = new Uint8Array(PAGE_SIZE);
     page[0] = 1;
     table.set(v, page);
   }
-  jsSink += table.size;
+  return table.size;
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -134,7 +148,11 @@ export function forkTouched(o: MachineBenchOptions): Measured[] {
   finish(m, 'fork');
   return [
     medianFigure('fork-256MiB-touched-ms', 'ms', forkMs, 'time of p.fork()'),
-    medianFigure('fork-256MiB-touched-pages-per-second', 'pages/s', forkMs.map((ms) => pages / (ms / 1000))),
+    medianFigure(
+      'fork-256MiB-touched-pages-per-second',
+      'pages/s',
+      forkMs.map((ms) => pages / (ms / 1000)),
+    ),
     medianFigure('exit-forked-child-256MiB-ms', 'ms', exitMs, 'child exit: unmaps 65536 COW pages'),
   ];
 }
@@ -164,7 +182,9 @@ export function copyFromUser(o: MachineBenchOptions): Measured[] {
       if (left !== 0) throw new Error(`copy_from_user left ${left} bytes`);
     });
   const set = (): number => timeMs(() => dst.set(src));
-  for (let rep = -1; rep < o.reps; rep++) {
+  // Cheap and noisy (memory bandwidth): twice the repetitions of the other figures.
+  const reps = o.reps * 2 + 1;
+  for (let rep = -1; rep < reps; rep++) {
     dst.fill(0);
     let tc: number;
     let ts: number;
@@ -207,9 +227,9 @@ export function copyFromUser(o: MachineBenchOptions): Measured[] {
  * as in the explorer), and the figure is the median sample.
  */
 export function bootMachine(o: MachineBenchOptions): Measured[] {
-  const batch = 200;
+  const batch = 500;
   const samples: number[] = [];
-  const samplesWanted = Math.max(o.reps * 2, 10);
+  const samplesWanted = Math.max(o.reps * 2, 15);
   let last: Machine | undefined;
   for (let rep = -3; rep < samplesWanted; rep++) {
     const ms = timeMs(() => {

@@ -62,7 +62,7 @@ function main(argv: string[]): number {
     for (const r of got) rows.push(r.target !== undefined ? { ...r, ok: meetsTarget(r.value, r.target) } : r);
   }
   console.log(formatTable(rows));
-  console.log(`\n${rows.length} figures, ${reps} repetitions each, ${((nowMs() - t0) / 1000).toFixed(1)} s`);
+  console.log(`\n${rows.length} figures (--reps ${reps}), ${((nowMs() - t0) / 1000).toFixed(1)} s`);
   if (!values['no-write']) console.log(`wrote ${writeResults(rows, process.cwd())}`);
   return rows.some((r) => r.ok === false) ? 1 : 0;
 }
