@@ -1,0 +1,161 @@
+import { ERRNO } from '../base/errno.js';
+import { CAP_SYS_ADMIN, current } from '../mm/current.js';
+import type { File } from '../mm/file.js';
+import type { KGen } from '../sched/task.js';
+import { O_EXCL } from '../uapi/mman.js';
+import {
+  DRIVER_GEM,
+  DRIVER_PRIME,
+  DRM_MINOR_LEGACY,
+  DRM_MINOR_RENDER,
+  type DrmDevice,
+  type DrmMinor,
+  drm_core_check_feature,
+} from './drm_device.js';
+import { type DrmGemObject, drm_gem_release } from './drm_gem.js';
+import { DrmPrimeFilePrivate, drm_prime_destroy_file_private } from './drm_prime.js';
+import { Idr } from './idr.js';
+
+/**
+ * struct drm_file and the open/release paths (Linux 3.16 drivers/gpu/drm/drm_fops.c): one per
+ * open() of a device node, stored in `file.private_data`. Children of fork() share the struct
+ * file and therefore the DrmFile: the same handles, the same PRIME table.
+ *
+ * Authentication: in 3.16 only the master (the first opener of the primary node, normally the
+ * display server) and root are authenticated; other primary clients must be authenticated by
+ * the master (GET_MAGIC / AUTH_MAGIC) before DRM_AUTH ioctls (GEM_FLINK, GEM_OPEN, PRIME, most
+ * i915 ioctls) work. This model has no display server, so every primary-node client is treated
+ * as authenticated, as if the master had authenticated it. Render clients are exempt from
+ * DRM_AUTH in 3.16 anyway; their `authenticated` is root's only, as in 3.16 (it matters for the
+ * legacy-map mmap path, which answers -EACCES to them).
+ */
+export class DrmFile {
+  /** Per-device serial (lock and message names). */
+  readonly id: number;
+  /** The process that opened it. */
+  readonly pid: number;
+  /** Opened by CAP_SYS_ADMIN. */
+  readonly always_authenticated: boolean;
+  authenticated: boolean;
+  /** This file is its minor's master. Protected by dev.master_mutex. */
+  is_master = false;
+  /**
+   * Handles → objects (handles ≥ 1, lowest free first). Protected by table_lock in 3.16; every
+   * operation on it here is atomic between scheduling points, which is what the spinlock gives.
+   */
+  readonly object_idr = new Idr<DrmGemObject>(1);
+  /** dma-buf ↔ handle cache of this file. */
+  readonly prime: DrmPrimeFilePrivate;
+  /** SET_CLIENT_CAP state. Protected by drm_global_mutex (the ioctl is not DRM_UNLOCKED). */
+  stereo_allowed = false;
+  universal_planes = false;
+  /** The driver's per-file state (i915: drm_i915_file_private). */
+  driver_priv: unknown = null;
+  /** Set when drm_release freed it: any later use is a use-after-free. */
+  released = false;
+
+  constructor(
+    readonly filp: File,
+    readonly minor: DrmMinor,
+  ) {
+    const dev = minor.dev;
+    this.id = ++dev.fileSerial;
+    const task = current(dev.k);
+    this.pid = task.pid;
+    this.always_authenticated = task.capable(CAP_SYS_ADMIN);
+    // Model: primary clients count as authenticated (see above).
+    this.authenticated = this.always_authenticated || minor.type === DRM_MINOR_LEGACY;
+    this.prime = new DrmPrimeFilePrivate(dev.sched, `drm_file${this.id}`);
+  }
+
+  get dev(): DrmDevice {
+    return this.minor.dev;
+  }
+}
+
+/** drm_is_render_client(). */
+export function drm_is_render_client(file: DrmFile): boolean {
+  return file.minor.type === DRM_MINOR_RENDER;
+}
+
+/** drm_is_primary_client(). */
+export function drm_is_primary_client(file: DrmFile): boolean {
+  return file.minor.type === DRM_MINOR_LEGACY;
+}
+
+/** drm_stub_open(): the CharDevice open; runs drm_open under drm_global_mutex. */
+export function* drm_stub_open(minor: DrmMinor, filp: File): KGen<number> {
+  const dev = minor.dev;
+  yield* dev.drm_global_mutex.lock();
+  const err = yield* drm_open(minor, filp);
+  dev.drm_global_mutex.unlock();
+  return err;
+}
+
+/** drm_open(): count the open and set the file up. Caller holds drm_global_mutex. */
+export function* drm_open(minor: DrmMinor, filp: File): KGen<number> {
+  const dev = minor.dev;
+  dev.open_count++;
+  const err = yield* drm_open_helper(filp, minor);
+  if (err) dev.open_count--;
+  return err;
+}
+
+/** drm_open_helper(): the DrmFile, its GEM and PRIME state, the driver's open, the master. */
+function* drm_open_helper(filp: File, minor: DrmMinor): KGen<number> {
+  const dev = minor.dev;
+  if (filp.f_flags & O_EXCL) return -ERRNO.EBUSY;
+  const priv = new DrmFile(filp, minor);
+  filp.private_data = priv;
+  if (dev.driver.open) {
+    const ret = yield* dev.driver.open(dev, priv);
+    if (ret < 0) {
+      if (drm_core_check_feature(dev, DRIVER_PRIME)) drm_prime_destroy_file_private(dev, priv.prime);
+      if (drm_core_check_feature(dev, DRIVER_GEM)) yield* drm_gem_release(dev, priv);
+      priv.released = true;
+      filp.private_data = null;
+      return ret;
+    }
+  }
+  // The first primary client becomes master; render clients never get one.
+  yield* dev.master_mutex.lock();
+  if (drm_is_primary_client(priv) && !minor.master) {
+    minor.master = priv;
+    priv.is_master = true;
+    priv.authenticated = true;
+  }
+  dev.master_mutex.unlock();
+  yield* dev.struct_mutex.lock();
+  dev.filelist.add(priv);
+  dev.struct_mutex.unlock();
+  return 0;
+}
+
+/**
+ * drm_release(): file_operations.release, the last close of a DRM file (all fds and mappings
+ * gone). Under drm_global_mutex: unlist the file, driver preclose, release every handle
+ * (drm_gem_release), drop mastership, driver postclose, check the PRIME cache is empty; the
+ * device's last close runs the driver's lastclose.
+ */
+export function* drm_release(filp: File): KGen {
+  const file_priv = filp.private_data as DrmFile | null;
+  if (!(file_priv instanceof DrmFile) || file_priv.released) return;
+  const minor = file_priv.minor;
+  const dev = minor.dev;
+  yield* dev.drm_global_mutex.lock();
+  yield* dev.struct_mutex.lock();
+  dev.filelist.delete(file_priv);
+  dev.struct_mutex.unlock();
+  if (dev.driver.preclose) yield* dev.driver.preclose(dev, file_priv);
+  if (drm_core_check_feature(dev, DRIVER_GEM)) yield* drm_gem_release(dev, file_priv);
+  yield* dev.master_mutex.lock();
+  if (file_priv.is_master && minor.master === file_priv) minor.master = null;
+  file_priv.is_master = false;
+  dev.master_mutex.unlock();
+  if (dev.driver.postclose) yield* dev.driver.postclose(dev, file_priv);
+  if (drm_core_check_feature(dev, DRIVER_PRIME)) drm_prime_destroy_file_private(dev, file_priv.prime);
+  file_priv.released = true;
+  filp.private_data = null;
+  if (--dev.open_count === 0 && dev.driver.lastclose) yield* dev.driver.lastclose(dev);
+  dev.drm_global_mutex.unlock();
+}
