@@ -15,6 +15,8 @@ import type { KGen } from '../sched/task.js';
 import { type Workqueue, alloc_workqueue } from '../sched/workqueue.js';
 import type { TraceSink } from '../trace/events.js';
 import { DeadlockError, KernelBugError } from './errors.js';
+import { type DrmI915Private } from '../i915/i915_drv.js';
+import { i915_driver_load, i915_driver_unload } from '../i915/i915_dma.js';
 import { Process } from './process.js';
 import * as sys from './syscalls.js';
 
@@ -96,6 +98,8 @@ export class Machine {
   readonly shutdownHooks: (() => KGen)[] = [];
   /** GPU error state text, set by the driver's error capture. */
   gpuError: string | null = null;
+  /** The GPU driver's state (drm_i915_private). */
+  readonly i915: DrmI915Private;
 
   private constructor(cfg: MachineConfig) {
     checkConfig(cfg);
@@ -125,6 +129,26 @@ export class Machine {
       mmSerial: 0,
     };
     this.system_wq = alloc_workqueue(sched, 'events', cfg.systemWorkers ?? 4);
+    this.i915 = i915_driver_load(this.k, {
+      ...this.gpuConfig,
+      mmuNotifier: this.mmuNotifier,
+      bugs: this.bugs,
+      system_wq: this.system_wq,
+      devices: this.devices,
+      fdInstall: (file) => sys.install_file(this.caller(), file),
+      fdLookup: (fd) => sys.fdget(this.caller(), fd),
+      publishError: (text) => {
+        this.gpuError = text;
+      },
+    });
+    this.shutdownHooks.push(() => i915_driver_unload(this.i915));
+  }
+
+  /** The process whose task is running (drivers' view of current->files). */
+  private caller(): Process {
+    const ctx = this.sched.current?.context;
+    if (!(ctx instanceof Process)) throw new Error('no user process is running');
+    return ctx;
   }
 
   /** Boots a machine. Cheap: memory is allocated as it is touched. */

@@ -1,13 +1,5 @@
 import { PAGE_SIZE } from '../base/page.js';
-import {
-  VM_EXEC,
-  VM_MAYSHARE,
-  VM_READ,
-  VM_WRITE,
-  pte_pfn,
-  pte_special,
-  pte_write,
-} from '../mm/mm_types.js';
+import { VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE, pte_pfn, pte_special, pte_write } from '../mm/mm_types.js';
 import type { Process } from './process.js';
 
 /** /proc/<pid>/maps: one line per VMA, in Linux's format. */
@@ -18,8 +10,15 @@ export function proc_pid_maps(p: Process): string {
   for (const vma of mm.mm_rb) {
     const f = vma.vm_flags;
     const perms =
-      (f & VM_READ ? 'r' : '-') + (f & VM_WRITE ? 'w' : '-') + (f & VM_EXEC ? 'x' : '-') + (f & VM_MAYSHARE ? 's' : 'p');
-    const name = vma.vm_file ? (vma.vm_file.path.startsWith('dev/zero') ? '/dev/zero (deleted)' : vma.vm_file.path) : '';
+      (f & VM_READ ? 'r' : '-') +
+      (f & VM_WRITE ? 'w' : '-') +
+      (f & VM_EXEC ? 'x' : '-') +
+      (f & VM_MAYSHARE ? 's' : 'p');
+    const name = vma.vm_file
+      ? vma.vm_file.path.startsWith('dev/zero')
+        ? '/dev/zero (deleted)'
+        : vma.vm_file.path
+      : '';
     const off = vma.vm_file ? vma.vm_pgoff * PAGE_SIZE : 0;
     lines.push(
       `${vma.start.toString(16).padStart(8, '0')}-${vma.end.toString(16).padStart(8, '0')} ${perms} ` +

@@ -1,0 +1,149 @@
+import type { Bugs } from '../base/bugs.js';
+import { DrmMm } from '../drm/drm_mm.js';
+import type { DrmDevice } from '../drm/drm_device.js';
+import { GlobalGtt } from '../hw/gtt.js';
+import type { MmKernel } from '../mm/mm_types.js';
+import type { Workqueue } from '../sched/workqueue.js';
+import { INIT_WORK, type WorkStruct } from '../sched/workqueue.js';
+import type { DrmI915GemObject, I915Vma } from './i915_gem_object.js';
+import { IntelRing } from './intel_ringbuffer.js';
+
+/** Platform description (struct intel_device_info) of the two generations modelled. */
+export interface IntelDeviceInfo {
+  gen: 7 | 8;
+  /** PCI device id reported by I915_PARAM_CHIPSET_ID. */
+  device_id: number;
+  has_llc: boolean;
+  /** 64-bit relocations (gen8+). */
+  reloc64: boolean;
+}
+
+export const IVYBRIDGE: IntelDeviceInfo = { gen: 7, device_id: 0x0166, has_llc: true, reloc64: false };
+export const BROADWELL: IntelDeviceInfo = { gen: 8, device_id: 0x1616, has_llc: true, reloc64: true };
+
+export interface I915Config {
+  gen: 7 | 8;
+  gttBytes: number;
+  mappableBytes: number;
+  mmuNotifier: boolean;
+  bugs: Bugs;
+  /** The machine's system workqueue (userptr workers, notifier release). */
+  system_wq: Workqueue;
+  /** i915's own workqueue (retire, error work). */
+  wq: Workqueue;
+}
+
+/** struct i915_gpu_error. */
+export interface I915GpuError {
+  /** Incremented when a reset starts and when it ends (odd: reset in progress). */
+  reset_counter: number;
+  /** The GPU could not be reset: every wait answers -EIO. */
+  wedged: boolean;
+  /** Text of the first captured error state since boot (or since it was cleared). */
+  first_error: string | null;
+  /** Hangs seen. */
+  hangs: number;
+}
+
+/** struct drm_i915_private: the device's driver state. */
+export class DrmI915Private {
+  readonly info: IntelDeviceInfo;
+  /** Created on first open (the scratch page is a frame; boot stays allocation-free). */
+  private gttInstance: GlobalGtt | null = null;
+  private mmInstance: DrmMm | null = null;
+  private ringsInstance: IntelRing[] | null = null;
+  /** Objects with pages but no GTT binding, and bound objects, in LRU order. */
+  readonly unbound_list = new Set<DrmI915GemObject>();
+  readonly bound_list = new Set<DrmI915GemObject>();
+  /** Bound, idle vmas in least-recently-used order (the eviction candidates). */
+  readonly inactive_list = new Set<I915Vma>();
+  /** mm.interruptible: waits may be interrupted (cleared inside notifier callbacks). */
+  interruptible = true;
+  /** The next request's seqno is next_seqno + 1. */
+  next_seqno = 0;
+  readonly gpu_error: I915GpuError = { reset_counter: 0, wedged: false, first_error: null, hangs: 0 };
+  /** Retires completed requests (3.16: a delayed work; here queued on every interrupt). */
+  readonly retire_work: WorkStruct;
+  /** Resets after a hang (3.16: i915_error_work_func). */
+  readonly error_work: WorkStruct;
+  /** Rings that hung and wait for the error work. */
+  readonly hungRings = new Set<IntelRing>();
+  /** Hooks that must see every object free (userptr keeps its notifier bookkeeping). */
+  scratchPfn = -1;
+
+  constructor(
+    readonly dev: DrmDevice,
+    readonly k: MmKernel,
+    readonly config: I915Config,
+    retire: (w: WorkStruct) => import('../sched/task.js').KGen,
+    error: (w: WorkStruct) => import('../sched/task.js').KGen,
+  ) {
+    this.info = config.gen === 8 ? BROADWELL : IVYBRIDGE;
+    this.retire_work = INIT_WORK('i915_gem_retire_work_handler', retire);
+    this.error_work = INIT_WORK('i915_error_work_func', error);
+  }
+
+  get initialised(): boolean {
+    return this.gttInstance !== null;
+  }
+
+  /** The global GTT. i915_gem_init must have run (first open). */
+  get gtt(): GlobalGtt {
+    if (!this.gttInstance) throw new Error('i915: GTT used before i915_gem_init');
+    return this.gttInstance;
+  }
+  get mm(): DrmMm {
+    if (!this.mmInstance) throw new Error('i915: GTT used before i915_gem_init');
+    return this.mmInstance;
+  }
+  get rings(): readonly IntelRing[] {
+    return this.ringsInstance ?? [];
+  }
+  get gtt_total(): number {
+    return this.config.gttBytes;
+  }
+  get mappable_end(): number {
+    return this.config.mappableBytes;
+  }
+
+  /** i915_gem_init(): GTT (with its scratch page) and rings; once. Returns false on OOM. */
+  init(spawnRing: (ring: IntelRing) => void): boolean {
+    if (this.gttInstance) return true;
+    const ram = this.k.ram;
+    const scratch = ram.alloc_page();
+    if (scratch < 0) return false;
+    this.scratchPfn = scratch;
+    this.gttInstance = new GlobalGtt(ram, {
+      scratchPfn: scratch,
+      gttBytes: this.config.gttBytes,
+      mappableBytes: this.config.mappableBytes,
+      report: (kind, message) => {
+        this.k.sched.report(kind, message);
+      },
+    });
+    this.mmInstance = new DrmMm(0, this.config.gttBytes);
+    this.ringsInstance = [
+      new IntelRing(this.k.sched, 'rcs', this.gttInstance, this.info.gen, this.dev),
+      new IntelRing(this.k.sched, 'bcs', this.gttInstance, this.info.gen, this.dev),
+    ];
+    for (const r of this.ringsInstance) spawnRing(r);
+    return true;
+  }
+
+  /** Releases the scratch page at unload (everything else must already be gone). */
+  fini(): void {
+    if (this.scratchPfn >= 0) this.k.ram.put_page(this.scratchPfn);
+    this.scratchPfn = -1;
+  }
+
+  ring(id: 'rcs' | 'bcs'): IntelRing {
+    const r = this.rings.find((x) => x.id === id);
+    if (!r) throw new Error(`i915: no ring ${id}`);
+    return r;
+  }
+}
+
+/** to_i915(). */
+export function to_i915(dev: DrmDevice): DrmI915Private {
+  return dev.dev_private as DrmI915Private;
+}
