@@ -2,7 +2,7 @@ import { ERRNO } from '../base/errno.js';
 import { PAGE_SIZE, hex } from '../base/page.js';
 import type { PhysicalMemory } from '../hw/ram.js';
 import type { KGen } from '../sched/task.js';
-import { access_allowed, follow_page, handle_mm_fault } from './memory.js';
+import { follow_page, handle_mm_fault } from './memory.js';
 import {
   FAULT_FLAG_WRITE,
   type MmStruct,
@@ -15,6 +15,7 @@ import {
   VM_READ,
   VM_WRITE,
   pte_pfn,
+  pte_protnone,
   pte_special,
   pte_write,
 } from './mm_types.js';
@@ -77,9 +78,11 @@ export function* get_user_pages(
 }
 
 /**
- * __get_user_pages_fast(): the lockless walk: no mmap_sem, no faults. Stops at the first page
- * that is absent, special (PFN-mapped), inaccessible, or read-only when `write`. Returns the
- * number pinned into `pages`.
+ * __get_user_pages_fast(): the lockless walk of x86's gup_pte_range(): no mmap_sem, no faults,
+ * no VMA lookup — only the PTEs. Stops at the first page that is absent, special (PFN-mapped),
+ * PROT_NONE, or read-only when `write`. Returns the number pinned into `pages`. Because it reads
+ * only the page table, it still finds pages whose VMA munmap has already detached while the
+ * invalidation is in flight, as on Linux.
  */
 export function __get_user_pages_fast(
   mm: MmStruct,
@@ -94,12 +97,8 @@ export function __get_user_pages_fast(
   const ram = mm.k.ram;
   let nr = 0;
   for (; nr < nr_pages; nr++) {
-    const addr = start + nr * PAGE_SIZE;
-    const pte = mm.pgd.get(addr / PAGE_SIZE);
-    if (pte === undefined || pte_special(pte) || (write && !pte_write(pte))) break;
-    // x86 marks PROT_NONE PTEs not-present; the VMA's permissions stand in for that bit.
-    const vma = mm.find_vma(addr);
-    if (!vma || vma.start > addr || !access_allowed(vma, write)) break;
+    const pte = mm.pgd.get(start / PAGE_SIZE + nr);
+    if (pte === undefined || pte_special(pte) || pte_protnone(pte) || (write && !pte_write(pte))) break;
     const pfn = pte_pfn(pte);
     ram.get_page(pfn);
     ram.pin(pfn);

@@ -1,15 +1,19 @@
+import { ERRNO } from '../base/errno.js';
 import { PAGE_SIZE, hex } from '../base/page.js';
 import type { KGen } from '../sched/task.js';
 import {
   FAULT_FLAG_WRITE,
   type MmStruct,
   PTE_DIRTY,
+  PTE_SPECIAL,
   PTE_WRITE,
   VM_EXEC,
   VM_FAULT_NOPAGE,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
+  PMD_SIZE,
+  PTRS_PER_PTE,
   VM_PFNMAP,
   VM_READ,
   VM_SHARED,
@@ -18,8 +22,10 @@ import {
   mk_pte,
   pte_bits,
   pte_pfn,
+  pte_protnone,
   pte_special,
   pte_write,
+  vm_page_prot,
 } from './mm_types.js';
 import { mmu_notifier_invalidate_range_end, mmu_notifier_invalidate_range_start } from './mmu_notifier.js';
 
@@ -52,11 +58,42 @@ export function forEachPte(
   }
 }
 
-/** Whether any PTE is present in [start, end). */
-export function range_has_ptes(mm: MmStruct, start: number, end: number): boolean {
-  let any = false;
-  forEachPte(mm, start / PAGE_SIZE, end / PAGE_SIZE, () => (any = true));
-  return any;
+/**
+ * __pte_alloc(): the page-table page covering virtual page `vpn` exists from now on (see
+ * MmStruct.pmds).
+ */
+export function pte_alloc(mm: MmStruct, vpn: number): void {
+  mm.pmds.add(Math.floor(vpn / PTRS_PER_PTE));
+}
+
+/**
+ * Page-table pages present in [start, end), as pmd indices in ascending order (a sorted scan of
+ * the set, so a huge sparse range costs nothing).
+ */
+export function populated_pmds(mm: MmStruct, start: number, end: number): number[] {
+  const first = Math.floor(start / PMD_SIZE);
+  const last = Math.ceil(end / PMD_SIZE);
+  const out: number[] = [];
+  if (end <= start) return out;
+  if (last - first <= mm.pmds.size * 4) {
+    for (let i = first; i < last; i++) if (mm.pmds.has(i)) out.push(i);
+    return out;
+  }
+  for (const i of mm.pmds) if (i >= first && i < last) out.push(i);
+  return out.sort((a, b) => a - b);
+}
+
+/**
+ * free_pgtables() after unmapping [start, end): page-table pages of that span that no remaining
+ * VMA reaches any more are freed (Linux bounds them by the neighbouring VMAs, floor and ceiling).
+ * The unmapped VMAs must already be detached.
+ */
+export function free_pgtables(mm: MmStruct, start: number, end: number): void {
+  for (const i of populated_pmds(mm, start, end)) {
+    const base = i * PMD_SIZE;
+    const vma = mm.find_vma(base);
+    if (!vma || vma.start >= base + PMD_SIZE) mm.pmds.delete(i);
+  }
 }
 
 /**
@@ -64,22 +101,31 @@ export function range_has_ptes(mm: MmStruct, start: number, end: number): boolea
  * mapping (mapcount and rss follow).
  */
 export function set_pte_page(mm: MmStruct, vaddr: number, pfn: number, bits: number): void {
-  mm.pgd.set(vaddr / PAGE_SIZE, mk_pte(pfn, bits));
+  const vpn = vaddr / PAGE_SIZE;
+  pte_alloc(mm, vpn);
+  mm.pgd.set(vpn, mk_pte(pfn, bits));
   mm.k.ram.page_add_rmap(pfn);
   mm.rss++;
 }
 
-/** vm_insert_pfn(): a special PTE with no struct page accounting (VM_PFNMAP mappings). */
+/**
+ * vm_insert_pfn(): a special PTE with no struct page accounting (VM_PFNMAP mappings). -EFAULT
+ * outside the VMA, -EBUSY when a PTE is already there (another thread's fault won the race).
+ */
 export function vm_insert_pfn(vma: VmAreaStruct, vaddr: number, pfn: number): number {
-  if (!(vma.vm_flags & VM_PFNMAP)) return -22;
-  if (vaddr < vma.start || vaddr >= vma.end) return -14;
-  const bits = 4 /* PTE_SPECIAL */ | (vma.vm_flags & VM_WRITE ? PTE_WRITE : 0);
-  vma.vm_mm.pgd.set(Math.floor(vaddr / PAGE_SIZE), mk_pte(pfn, bits));
+  if (!(vma.vm_flags & VM_PFNMAP)) return -ERRNO.EINVAL;
+  if (vaddr < vma.start || vaddr >= vma.end) return -ERRNO.EFAULT;
+  const mm = vma.vm_mm;
+  const vpn = Math.floor(vaddr / PAGE_SIZE);
+  if (mm.pgd.has(vpn)) return -ERRNO.EBUSY;
+  const bits = PTE_SPECIAL | (vma.vm_flags & VM_WRITE ? PTE_WRITE : 0) | vm_page_prot(vma.vm_flags);
+  pte_alloc(mm, vpn);
+  mm.pgd.set(vpn, mk_pte(pfn, bits));
   return 0;
 }
 
-/** Drops one PTE and the page reference it held. */
-function zap_one(mm: MmStruct, vma: VmAreaStruct | undefined, vpn: number, pte: number): void {
+/** Drops one PTE and the page reference it held (zap_pte_range's body for one entry). */
+export function zap_one(mm: MmStruct, vma: VmAreaStruct | undefined, vpn: number, pte: number): void {
   mm.pgd.delete(vpn);
   if (pte_special(pte)) return;
   const ram = mm.k.ram;
@@ -155,12 +201,20 @@ export function* handle_mm_fault(mm: MmStruct, vma: VmAreaStruct, addr: number, 
   }
   if (!write || pte_write(pte)) return 0;
   if (pte_special(pte)) return VM_FAULT_SIGBUS;
-  if (vma.vm_flags & VM_SHARED) {
-    // Shared writable mapping mapped read-only: no copy, just allow the write.
-    mm.pgd.set(vpn, mk_pte(pte_pfn(pte), pte_bits(pte) | PTE_WRITE | PTE_DIRTY));
-    return 0;
-  }
   return yield* do_wp_page(mm, vma, page, pte);
+}
+
+/** maybe_mkwrite(): a PTE becomes writable only in a VM_WRITE mapping. */
+function maybe_mkwrite(vma: VmAreaStruct, bits: number): number {
+  return vma.vm_flags & VM_WRITE ? bits | PTE_WRITE : bits;
+}
+
+/** PageAnon(): the frame is private anonymous memory, not the page of the VMA's file. */
+function page_is_anon(vma: VmAreaStruct, page: number, pfn: number): boolean {
+  const file = vma.vm_file;
+  if (!file) return true;
+  const obj = file.private_data as { pages?: Map<number, number> } | null;
+  return obj?.pages instanceof Map && obj.pages.get(vma.pgoff_of(page)) !== pfn;
 }
 
 /** do_anonymous_page(): a fresh zeroed page for a private anonymous address. */
@@ -168,23 +222,28 @@ function do_anonymous_page(mm: MmStruct, vma: VmAreaStruct, page: number, write:
   const pfn = mm.k.ram.alloc_page();
   if (pfn < 0) return VM_FAULT_OOM;
   vma.anon_vma = true;
-  const bits = (vma.vm_flags & VM_WRITE ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0);
+  const bits = maybe_mkwrite(vma, write ? PTE_DIRTY : 0) | vm_page_prot(vma.vm_flags);
   // The allocation's reference becomes the mapping's.
   set_pte_page(mm, page, pfn, bits);
   return 0;
 }
 
 /**
- * do_wp_page(): a write to a write-protected private page. Reuse it when this is its only
- * mapping (3.16: page_mapcount() == 1, pins are not considered); otherwise copy it, with an
- * invalidate_range_start/end pair around replacing the PTE.
+ * do_wp_page(): a write to a write-protected page. An anonymous page is reused when this is its
+ * only mapping (3.16: page_mapcount() == 1, pins are not considered), a shared writable mapping's
+ * page simply becomes writable; otherwise (shared pages under a forced write to a read-only
+ * mapping included) it is copied, with an invalidate_range_start/end pair around replacing the
+ * PTE.
  */
 function* do_wp_page(mm: MmStruct, vma: VmAreaStruct, page: number, pte: number): KGen<number> {
   const ram = mm.k.ram;
   const vpn = page / PAGE_SIZE;
   const old = pte_pfn(pte);
-  if (ram.page_mapcount(old) === 1) {
-    mm.pgd.set(vpn, mk_pte(old, pte_bits(pte) | PTE_WRITE | PTE_DIRTY));
+  const reuse = page_is_anon(vma, page, old)
+    ? ram.page_mapcount(old) === 1
+    : (vma.vm_flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED);
+  if (reuse) {
+    mm.pgd.set(vpn, mk_pte(old, maybe_mkwrite(vma, pte_bits(pte) | PTE_DIRTY)));
     return 0;
   }
   const copy = ram.alloc_page();
@@ -192,7 +251,8 @@ function* do_wp_page(mm: MmStruct, vma: VmAreaStruct, page: number, pte: number)
   ram.copy_page(copy, old);
   yield* mmu_notifier_invalidate_range_start(mm, page, page + PAGE_SIZE);
   if (mm.pgd.get(vpn) === pte) {
-    mm.pgd.set(vpn, mk_pte(copy, PTE_WRITE | PTE_DIRTY));
+    vma.anon_vma = true;
+    mm.pgd.set(vpn, mk_pte(copy, maybe_mkwrite(vma, PTE_DIRTY) | vm_page_prot(vma.vm_flags)));
     ram.page_add_rmap(copy);
     ram.page_remove_rmap(old);
     ram.put_page(old);
@@ -215,6 +275,8 @@ export function* copy_page_range(dst: MmStruct, src: MmStruct, vma: VmAreaStruct
   const is_cow = vma.is_cow;
   if (is_cow) yield* mmu_notifier_invalidate_range_start(src, vma.start, vma.end);
   const ram = src.k.ram;
+  // copy_pmd_range(): a PTE page in the child for every one the parent has in the VMA.
+  for (const i of populated_pmds(src, vma.start, vma.end)) dst.pmds.add(i);
   forEachPte(src, vma.start / PAGE_SIZE, vma.end / PAGE_SIZE, (vpn, pte) => {
     if (pte_special(pte)) {
       dst.pgd.set(vpn, pte);
@@ -250,6 +312,15 @@ export function* do_page_fault(mm: MmStruct, addr: number, write: boolean): KGen
 }
 
 /**
+ * Whether the CPU may make this access through the PTE alone (no fault): present, not PROT_NONE,
+ * writable for a write. The VMA is not consulted: a PTE outlives a change of its VMA until the
+ * page tables are rewritten (munmap and mprotect notify first), as a TLB entry would.
+ */
+export function pte_allows(pte: number | undefined, write: boolean): pte is number {
+  return pte !== undefined && !pte_protnone(pte) && (!write || pte_write(pte));
+}
+
+/**
  * Resolves the frame backing user address `addr` for a CPU access, faulting as the MMU would.
  * Returns the pfn, or a negative VM_FAULT_* code.
  */
@@ -257,11 +328,7 @@ export function* user_page(mm: MmStruct, addr: number, write: boolean): KGen<num
   // A fault that installs nothing (a driver asking for a retry) is simply taken again.
   for (let tries = 0; tries < 10_000; tries++) {
     const pte = mm.pgd.get(Math.floor(addr / PAGE_SIZE));
-    if (pte !== undefined && (!write || pte_write(pte))) {
-      const vma = mm.find_vma(addr);
-      if (vma && vma.start <= addr && access_allowed(vma, write)) return pte_pfn(pte);
-      return -VM_FAULT_SIGSEGV;
-    }
+    if (pte_allows(pte, write)) return pte_pfn(pte);
     const r = yield* do_page_fault(mm, addr, write);
     if (r) return -r;
   }

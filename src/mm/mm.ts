@@ -70,6 +70,7 @@ export function* exit_mmap(mm: MmStruct): KGen {
   yield* mmu_notifier_release(mm);
   const vmas = [...mm.mm_rb];
   yield* unmap_vmas(mm, vmas, 0, TASK_SIZE);
+  mm.pmds.clear();
   for (const vma of vmas) {
     mm.mm_rb.remove(vma);
     yield* remove_vma(vma);

@@ -27,10 +27,39 @@ export const VM_MAYSHARE = 0x80;
 export const VM_PFNMAP = 0x400;
 export const VM_LOCKED = 0x2000;
 export const VM_IO = 0x4000;
+/** MADV_SEQUENTIAL / MADV_RANDOM read-ahead hints. */
+export const VM_SEQ_READ = 0x8000;
+export const VM_RAND_READ = 0x10000;
 export const VM_DONTCOPY = 0x20000;
 export const VM_DONTEXPAND = 0x40000;
+/** The mapping's pages are charged to the overcommit accounting (private writable). */
+export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
+export const VM_HUGETLB = 0x400000;
+export const VM_NONLINEAR = 0x800000;
 export const VM_DONTDUMP = 0x4000000;
+export const VM_MIXEDMAP = 0x10000000;
+/** MADV_HUGEPAGE / MADV_NOHUGEPAGE. */
+export const VM_HUGEPAGE = 0x20000000;
+export const VM_NOHUGEPAGE = 0x40000000;
+/**
+ * MADV_MERGEABLE (KSM). Bit 31: like every vm_flags value built with `|`, it is held as a signed
+ * 32-bit number, so this constant is negative.
+ */
+export const VM_MERGEABLE = 0x80000000 | 0;
+/** Mappings that are never merged and whose pages have no struct page semantics. */
+export const VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
+/** Mappings transparent huge pages never apply to (VM_NO_THP). */
+export const VM_NO_THP = VM_SPECIAL | VM_HUGETLB | VM_SHARED | VM_MAYSHARE;
+
+/** 2^64: unsigned long arithmetic wraps here (addresses and lengths arrive as unsigned longs). */
+export const ULONG_WRAP = 2 ** 64;
+/** PAGE_ALIGN() of an unsigned long: a value in the last page of the 64-bit range wraps to 0. */
+export function PAGE_ALIGN_UL(x: number): number {
+  if (x > ULONG_WRAP - 4096) return 0;
+  const r = x % 4096;
+  return r === 0 ? x : x + (4096 - r);
+}
 
 /** VM_FAULT_* results of handle_mm_fault (include/linux/mm.h). */
 export const VM_FAULT_OOM = 0x0001;
@@ -42,6 +71,12 @@ export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
 
 /** Fault flags. */
 export const FAULT_FLAG_WRITE = 0x01;
+
+/** A page-table page maps PTRS_PER_PTE pages: one page-middle-directory entry (2 MiB). */
+export const PTRS_PER_PTE = 512;
+export const PMD_SIZE = PTRS_PER_PTE * 4096;
+/** One page-upper-directory entry (1 GiB). */
+export const PUD_SIZE = 512 * PMD_SIZE;
 
 /**
  * The services mm code needs from the machine. One per machine; every mm points at it.
@@ -60,26 +95,37 @@ export interface MmKernel {
 }
 
 /**
- * A page-table entry: pfn and bits packed in one number (pfn * 8 + bits). Pages of VM_PFNMAP
- * mappings are "special": no struct page refcount or mapcount is held for them.
+ * A page-table entry: pfn and bits packed in one number (pfn * 16 + bits). Pages of VM_PFNMAP
+ * mappings are "special": no struct page refcount or mapcount is held for them. PTE_PROTNONE is
+ * x86's _PAGE_PROTNONE: the entry of a PROT_NONE mapping, kept but not accessible to the CPU or
+ * to the lockless gup (3.16's pte_present() still counts it, so the slow gup walk sees it).
  */
 export const PTE_WRITE = 1;
 export const PTE_DIRTY = 2;
 export const PTE_SPECIAL = 4;
+export const PTE_PROTNONE = 8;
+const PTE_SHIFT = 16;
 export function mk_pte(pfn: number, bits: number): number {
-  return pfn * 8 + bits;
+  return pfn * PTE_SHIFT + bits;
 }
 export function pte_pfn(pte: number): number {
-  return Math.floor(pte / 8);
+  return Math.floor(pte / PTE_SHIFT);
 }
 export function pte_bits(pte: number): number {
-  return pte % 8;
+  return pte % PTE_SHIFT;
 }
 export function pte_write(pte: number): boolean {
-  return ((pte % 8) & PTE_WRITE) !== 0;
+  return (pte_bits(pte) & PTE_WRITE) !== 0;
 }
 export function pte_special(pte: number): boolean {
-  return ((pte % 8) & PTE_SPECIAL) !== 0;
+  return (pte_bits(pte) & PTE_SPECIAL) !== 0;
+}
+export function pte_protnone(pte: number): boolean {
+  return (pte_bits(pte) & PTE_PROTNONE) !== 0;
+}
+/** The bits vm_page_prot gives every new PTE of a mapping (PROT_NONE mappings: PTE_PROTNONE). */
+export function vm_page_prot(vm_flags: number): number {
+  return vm_flags & (VM_READ | VM_WRITE | VM_EXEC) ? 0 : PTE_PROTNONE;
 }
 
 /** What a mapping of a file does on faults and on VMA lifetime events. */
@@ -172,6 +218,12 @@ export class MmStruct {
   readonly mm_rb = new SegmentSet<VmAreaStruct>();
   /** Page table: virtual page number → pte. Protected by mmap_sem + page_table_lock. */
   readonly pgd = new Map<number, number>();
+  /**
+   * Page-table pages: the pmd indices (2 MiB regions) that have a PTE page. One is allocated when
+   * a PTE is first installed in its region and lives on when the PTEs are zapped, until
+   * free_pgtables() (munmap, exit). Change_protection notifies only where they exist.
+   */
+  readonly pmds = new Set<number>();
   /** mmu_notifier_mm: registered notifiers, protected by `notifierLock`, traversed under SRCU. */
   readonly mmu_notifiers: MmuNotifier[] = [];
   readonly notifierLock: Spinlock;

@@ -2,22 +2,28 @@ import { ERRNO } from '../base/errno.js';
 import { PAGE_ALIGN, PAGE_SIZE, isPageAligned } from '../base/page.js';
 import type { KGen } from '../sched/task.js';
 import * as mman from '../uapi/mman.js';
+import { CAP_SYS_RAWIO, current } from './current.js';
 import { type File, fput, get_file } from './file.js';
 import { FAULT_FLAG_WRITE, MMAP_BASE, MMAP_MIN_ADDR, TASK_SIZE } from './mm_types.js';
 import {
   type MmStruct,
+  VM_ACCOUNT,
   VM_EXEC,
+  VM_IO,
   VM_LOCKED,
   VM_MAYEXEC,
   VM_MAYREAD,
   VM_MAYSHARE,
   VM_MAYWRITE,
+  VM_NORESERVE,
+  VM_PFNMAP,
   VM_READ,
   VM_SHARED,
+  VM_SPECIAL,
   VM_WRITE,
   VmAreaStruct,
 } from './mm_types.js';
-import { handle_mm_fault, unmap_vmas } from './memory.js';
+import { free_pgtables, handle_mm_fault, unmap_vmas } from './memory.js';
 import { shmem_zero_setup } from './shmem.js';
 
 /** sysctl_max_map_count. */
@@ -45,10 +51,14 @@ export function* remove_vma(vma: VmAreaStruct): KGen {
   if (vma.vm_file) yield* fput(vma.vm_file);
 }
 
-/** Two neighbours may become one VMA (vma_merge's test for anonymous memory and same file). */
+/**
+ * Two neighbours may become one VMA (vma_merge's test for anonymous memory and same file).
+ * VM_SPECIAL mappings never merge. anon_vma compatibility is not modelled (see README).
+ */
 function can_merge(a: VmAreaStruct, b: VmAreaStruct): boolean {
   return (
     a.end === b.start &&
+    !(a.vm_flags & VM_SPECIAL) &&
     a.vm_flags === b.vm_flags &&
     a.vm_file === b.vm_file &&
     a.vm_ops === b.vm_ops &&
@@ -126,27 +136,39 @@ export function split_range(mm: MmStruct, start: number, end: number): VmAreaStr
 export function get_unmapped_area(mm: MmStruct, addr: number, len: number, flags: number): number {
   if (len > TASK_SIZE) return -ERRNO.ENOMEM;
   let r: number;
-  if (len > TASK_SIZE - MMAP_MIN_ADDR) return -ERRNO.ENOMEM;
   if (flags & mman.MAP_FIXED) {
     r = addr;
   } else {
+    // arch_get_unmapped_area_topdown(): the hint if it fits, else the highest gap below
+    // mmap_base, else the legacy bottom-up search.
     r = -ERRNO.ENOMEM;
     if (addr) {
       const a = PAGE_ALIGN(addr);
       const vma = mm.find_vma(a);
-      if (TASK_SIZE - len >= a && a >= MMAP_MIN_ADDR && (!vma || a + len <= vma.start)) r = a;
+      if (TASK_SIZE - len >= a && (!vma || a + len <= vma.start)) r = a;
     }
     if (r < 0) r = mm.mm_rb.findGapTopDown(len, PAGE_SIZE, MMAP_BASE) ?? -1;
-    if (r < 0) r = bottomUp(mm, len);
+    if (r < 0) r = bottomUp(mm, addr, len);
     if (r < 0) return -ERRNO.ENOMEM;
   }
   if (r > TASK_SIZE - len) return -ERRNO.ENOMEM;
   if (!isPageAligned(r)) return -ERRNO.EINVAL;
-  return r;
+  return security_mmap_addr(mm, r);
 }
 
-/** The bottom-up fallback from TASK_UNMAPPED_BASE when the top-down search fails. */
-function bottomUp(mm: MmStruct, len: number): number {
+/** security_mmap_addr() → cap_mmap_addr(): below mmap_min_addr needs CAP_SYS_RAWIO. */
+function security_mmap_addr(mm: MmStruct, addr: number): number {
+  if (addr < MMAP_MIN_ADDR && !current(mm.k).capable(CAP_SYS_RAWIO)) return -ERRNO.EPERM;
+  return addr;
+}
+
+/** arch_get_unmapped_area(): the bottom-up search from TASK_UNMAPPED_BASE (hint first). */
+function bottomUp(mm: MmStruct, addr: number, len: number): number {
+  if (addr) {
+    const a = PAGE_ALIGN(addr);
+    const vma = mm.find_vma(a);
+    if (TASK_SIZE - len >= a && (!vma || a + len <= vma.start)) return a;
+  }
   let a = TASK_UNMAPPED_BASE;
   for (const vma of mm.mm_rb.range(TASK_UNMAPPED_BASE, TASK_SIZE)) {
     if (vma.start >= a + len) return a;
@@ -169,9 +191,16 @@ export function* do_munmap(mm: MmStruct, start: number, len: number): KGen<numbe
   const vmas = split_range(mm, start, end);
   if (typeof vmas === 'number') return vmas;
   for (const v of vmas) mm.mm_rb.remove(v);
+  // unmap_region(): zap, then free the page tables nothing maps any more.
   yield* unmap_vmas(mm, vmas, start, end);
+  free_pgtables(mm, start, end);
   for (const v of vmas) yield* remove_vma(v);
   return 0;
+}
+
+/** accountable_mapping(): private writable memory is charged (VM_ACCOUNT) unless NORESERVE. */
+function accountable_mapping(vm_flags: number): boolean {
+  return (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE;
 }
 
 /**
@@ -192,12 +221,17 @@ export function* mmap_region(
     if ((yield* do_munmap(mm, addr, len)) !== 0) return -ERRNO.ENOMEM;
   }
   if (mm.map_count >= MAX_MAP_COUNT) return -ERRNO.ENOMEM;
+  if (accountable_mapping(vm_flags)) vm_flags |= VM_ACCOUNT;
   const vma = new VmAreaStruct(mm, addr, end, vm_flags, pgoff, null, null);
   if (file) {
     vma.vm_file = get_file(file);
     const err = file.f_op.mmap ? yield* file.f_op.mmap(file, vma) : -ERRNO.ENODEV;
     if (err) {
+      vma.vm_file = null;
       yield* fput(file);
+      // Undo any partial mapping done by the driver (unmap_region).
+      yield* unmap_vmas(mm, [vma], addr, end);
+      free_pgtables(mm, addr, end);
       return err;
     }
   } else if (vm_flags & VM_SHARED) {
@@ -210,7 +244,8 @@ export function* mmap_region(
 
 /**
  * do_mmap_pgoff(): the checks and flag computation of mmap(2), in 3.16's order. Caller holds
- * mmap_sem for write. Returns the address or -errno.
+ * mmap_sem for write. Returns the address or -errno; `populate.len` is set when the caller must
+ * fault the range in after dropping mmap_sem (MAP_LOCKED, MAP_POPULATE).
  */
 export function* do_mmap_pgoff(
   mm: MmStruct,
@@ -220,7 +255,9 @@ export function* do_mmap_pgoff(
   prot: number,
   flags: number,
   pgoff: number,
+  populate: { len: number } = { len: 0 },
 ): KGen<number> {
+  populate.len = 0;
   if (len === 0) return -ERRNO.EINVAL;
   if (!(flags & mman.MAP_FIXED) && addr !== 0) {
     // round_hint_to_min()
@@ -237,15 +274,15 @@ export function* do_mmap_pgoff(
   let vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   const type = flags & mman.MAP_TYPE;
   if (file) {
+    if (type !== mman.MAP_SHARED && type !== mman.MAP_PRIVATE) return -ERRNO.EINVAL;
     if (type === mman.MAP_SHARED) {
       if (prot & mman.PROT_WRITE && !file.writable) return -ERRNO.EACCES;
       vm_flags |= VM_SHARED | VM_MAYSHARE;
       if (!file.writable) vm_flags &= ~(VM_MAYWRITE | VM_SHARED);
-    } else if (type === mman.MAP_PRIVATE) {
-      if (!file.readable) return -ERRNO.EACCES;
-    } else {
-      return -ERRNO.EINVAL;
     }
+    // MAP_SHARED falls through to MAP_PRIVATE's checks.
+    if (!file.readable) return -ERRNO.EACCES;
+    if (!file.f_op.mmap) return -ERRNO.ENODEV;
   } else if (type === mman.MAP_SHARED) {
     pgoff = 0;
     vm_flags |= VM_SHARED | VM_MAYSHARE;
@@ -254,21 +291,38 @@ export function* do_mmap_pgoff(
   } else {
     return -ERRNO.EINVAL;
   }
+  // We honour MAP_NORESERVE: overcommit is not OVERCOMMIT_NEVER.
+  if (flags & mman.MAP_NORESERVE) vm_flags |= VM_NORESERVE;
   const r = yield* mmap_region(mm, file, addr, len, vm_flags, pgoff);
   if (r < 0) return r;
-  if (vm_flags & VM_LOCKED || flags & mman.MAP_POPULATE) yield* mm_populate_locked(mm, addr, len);
+  if (vm_flags & VM_LOCKED || (flags & (mman.MAP_POPULATE | mman.MAP_NONBLOCK)) === mman.MAP_POPULATE) {
+    populate.len = len;
+  }
   return r;
 }
 
-/** __mm_populate() body: fault in every page (writable mappings for write), errors ignored. */
-function* mm_populate_locked(mm: MmStruct, start: number, len: number): KGen {
-  for (let a = start; a < start + len; a += PAGE_SIZE) {
-    const vma = mm.find_vma(a);
-    if (!vma || vma.start > a) continue;
-    const write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
-    const r = yield* handle_mm_fault(mm, vma, a, write ? FAULT_FLAG_WRITE : 0);
-    if (r) return;
+/**
+ * mm_populate() / __mm_populate(): fault in [start, start+len) under mmap_sem for read, VMA by
+ * VMA (writable private mappings for write, breaking COW). Device mappings are skipped, PROT_NONE
+ * ones fail gup's permission check; errors move on to the next VMA (mmap ignores them).
+ */
+export function* mm_populate(mm: MmStruct, start: number, len: number): KGen {
+  const end = start + len;
+  yield* mm.mmap_sem.down_read();
+  for (let nstart = start; nstart < end;) {
+    const vma = mm.find_vma(nstart);
+    if (!vma || vma.start >= end) break;
+    const nend = Math.min(end, vma.end);
+    if (!(vma.vm_flags & (VM_IO | VM_PFNMAP)) && vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC)) {
+      const write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+      for (let a = Math.max(nstart, vma.start); a < nend; a += PAGE_SIZE) {
+        const r = yield* handle_mm_fault(mm, vma, a, write ? FAULT_FLAG_WRITE : 0);
+        if (r) break;
+      }
+    }
+    nstart = nend;
   }
+  mm.mmap_sem.up_read();
 }
 
 /** vm_mmap_pgoff(): do_mmap_pgoff under mmap_sem. */
@@ -281,9 +335,11 @@ export function* vm_mmap_pgoff(
   flags: number,
   pgoff: number,
 ): KGen<number> {
+  const populate = { len: 0 };
   yield* mm.mmap_sem.down_write();
-  const r = yield* do_mmap_pgoff(mm, file, addr, len, prot, flags, pgoff);
+  const r = yield* do_mmap_pgoff(mm, file, addr, len, prot, flags, pgoff, populate);
   mm.mmap_sem.up_write();
+  if (populate.len) yield* mm_populate(mm, r, populate.len);
   return r;
 }
 

@@ -99,10 +99,10 @@ export function* mmu_notifier_release(mm: MmStruct): KGen {
   const k = mm.k;
   const idx = k.notifierSrcu.read_lock();
   for (const mn of [...mm.mmu_notifiers]) if (mn.ops.release) yield* mn.ops.release(mn, mm);
-  k.notifierSrcu.srcu_read_unlock(idx);
   yield* mm.notifierLock.lock();
   for (const mn of [...mm.mmu_notifiers]) unlink(mm, mn);
   mm.notifierLock.unlock();
+  k.notifierSrcu.srcu_read_unlock(idx);
   yield* k.notifierSrcu.synchronize_srcu();
 }
 

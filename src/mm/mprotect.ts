@@ -1,12 +1,20 @@
 import { ERRNO } from '../base/errno.js';
-import { PAGE_ALIGN, PAGE_SIZE, isPageAligned } from '../base/page.js';
+import { PAGE_SIZE, isPageAligned } from '../base/page.js';
 import type { KGen } from '../sched/task.js';
 import * as mman from '../uapi/mman.js';
-import { forEachPte, range_has_ptes } from './memory.js';
+import { forEachPte, populated_pmds } from './memory.js';
 import {
   type MmStruct,
+  PAGE_ALIGN_UL,
+  PMD_SIZE,
+  PTE_PROTNONE,
   PTE_WRITE,
+  PUD_SIZE,
+  ULONG_WRAP,
+  VM_ACCOUNT,
   VM_EXEC,
+  VM_HUGETLB,
+  VM_NORESERVE,
   VM_READ,
   VM_SHARED,
   VM_WRITE,
@@ -14,41 +22,66 @@ import {
   mk_pte,
   pte_bits,
   pte_pfn,
-  pte_special,
+  vm_page_prot,
 } from './mm_types.js';
 import { mmu_notifier_invalidate_range_end, mmu_notifier_invalidate_range_start } from './mmu_notifier.js';
 import { calc_vm_prot_bits, split_range, vma_merge } from './mmap.js';
 
 /**
- * change_protection(): rewrites the PTEs of [start, end) for the VMA's new flags, bracketed by an
- * invalidate_range_start/end pair when any page is mapped there (3.16 notifies only where page
- * tables are populated). Private PTEs always become read-only (write faults re-enable them
- * through do_wp_page); shared writable ones become writable.
+ * change_protection(): rewrites the PTEs of [start, end) for the VMA's new flags. As 3.16's
+ * change_pud_range() / change_pmd_range() do, each 1 GiB region that has page tables gets one
+ * invalidate_range_start/end pair, from the first populated 2 MiB region (or `start`) to the
+ * end of the 1 GiB region (or `end`); regions without page tables are not notified. Private
+ * PTEs always become read-only (write faults re-enable them through do_wp_page); shared
+ * writable ones become writable.
  */
 function* change_protection(vma: VmAreaStruct, start: number, end: number): KGen {
   const mm = vma.vm_mm;
-  if (!range_has_ptes(mm, start, end)) return;
-  yield* mmu_notifier_invalidate_range_start(mm, start, end);
   const writable = (vma.vm_flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
-  forEachPte(mm, start / PAGE_SIZE, end / PAGE_SIZE, (vpn, pte) => {
-    const bits =
-      pte_special(pte) || writable ? pte_bits(pte) | (writable ? PTE_WRITE : 0) : pte_bits(pte) & ~PTE_WRITE;
-    mm.pgd.set(vpn, mk_pte(pte_pfn(pte), bits));
-  });
-  yield* mmu_notifier_invalidate_range_end(mm, start, end);
+  const protnone = vm_page_prot(vma.vm_flags);
+  const pmds = populated_pmds(mm, start, end);
+  let k = 0;
+  while (k < pmds.length) {
+    const first = pmds[k]! * PMD_SIZE;
+    const pud_end = Math.min(end, (Math.floor(first / PUD_SIZE) + 1) * PUD_SIZE);
+    const mni_start = Math.max(start, first);
+    yield* mmu_notifier_invalidate_range_start(mm, mni_start, pud_end);
+    for (; k < pmds.length && pmds[k]! * PMD_SIZE < pud_end; k++) {
+      const a = Math.max(start, pmds[k]! * PMD_SIZE);
+      const b = Math.min(end, (pmds[k]! + 1) * PMD_SIZE);
+      forEachPte(mm, a / PAGE_SIZE, b / PAGE_SIZE, (vpn, pte) => {
+        const bits = (pte_bits(pte) & ~(PTE_WRITE | PTE_PROTNONE)) | (writable ? PTE_WRITE : 0) | protnone;
+        mm.pgd.set(vpn, mk_pte(pte_pfn(pte), bits));
+      });
+    }
+    yield* mmu_notifier_invalidate_range_end(mm, mni_start, pud_end);
+  }
 }
 
-/** mprotect_fixup(): one VMA's part of the range gets the new flags. */
-function* mprotect_fixup(mm: MmStruct, start: number, end: number, newflags: number): KGen<number> {
+/**
+ * mprotect_fixup(): [start, end) of `vma` gets the new flags: split off, merged with neighbours
+ * where possible, then the page tables follow. Returns the VMA now holding the range, or -errno.
+ */
+function* mprotect_fixup(
+  mm: MmStruct,
+  vma: VmAreaStruct,
+  start: number,
+  end: number,
+  newflags: number,
+): KGen<VmAreaStruct | number> {
+  const oldflags = vma.vm_flags;
+  if (newflags === oldflags) return vma;
+  // Making a private mapping writable charges it; making it read-only does not uncharge.
+  if (newflags & VM_WRITE && !(oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE))) {
+    newflags |= VM_ACCOUNT;
+  }
   const vmas = split_range(mm, start, end);
   if (typeof vmas === 'number') return vmas;
-  for (const vma of vmas) {
-    if (vma.vm_flags === newflags) continue;
-    vma.vm_flags = newflags;
-    yield* change_protection(vma, vma.start, vma.end);
-    yield* vma_merge(mm, vma);
-  }
-  return 0;
+  const piece = vmas[0]!;
+  piece.vm_flags = newflags;
+  const merged = yield* vma_merge(mm, piece);
+  yield* change_protection(merged, start, end);
+  return merged;
 }
 
 /** SYSCALL mprotect(2) on `mm`, with 3.16's checks in order. */
@@ -58,9 +91,10 @@ export function* sys_mprotect(mm: MmStruct, start: number, len: number, prot: nu
   if (grows === (mman.PROT_GROWSDOWN | mman.PROT_GROWSUP)) return -ERRNO.EINVAL;
   if (!isPageAligned(start)) return -ERRNO.EINVAL;
   if (len === 0) return 0;
-  len = PAGE_ALIGN(len);
+  len = PAGE_ALIGN_UL(len);
   const end = start + len;
-  if (end <= start) return -ERRNO.ENOMEM;
+  // end <= start in unsigned long arithmetic: a length that wraps.
+  if (end >= ULONG_WRAP || end <= start) return -ERRNO.ENOMEM;
   if (prot & ~(mman.PROT_READ | mman.PROT_WRITE | mman.PROT_EXEC | mman.PROT_SEM)) return -ERRNO.EINVAL;
   const vm_flags = calc_vm_prot_bits(prot);
   yield* mm.mmap_sem.down_write();
@@ -69,6 +103,10 @@ export function* sys_mprotect(mm: MmStruct, start: number, len: number, prot: nu
   return r;
 }
 
+/**
+ * The VMA walk of mprotect(2): each VMA's part of the range in turn; a hole stops the walk with
+ * -ENOMEM after the parts before it were changed.
+ */
 function* mprotect_locked(mm: MmStruct, start: number, end: number, vm_flags: number): KGen<number> {
   let vma = mm.find_vma(start);
   if (!vma || vma.start > start) return -ERRNO.ENOMEM;
@@ -78,11 +116,13 @@ function* mprotect_locked(mm: MmStruct, start: number, end: number, vm_flags: nu
     // Each of VM_READ/WRITE/EXEC needs its VM_MAY* bit (four bits up).
     if (newflags & ~(newflags >> 4) & (VM_READ | VM_WRITE | VM_EXEC)) return -ERRNO.EACCES;
     const tmp = Math.min(vma.end, end);
-    const err = yield* mprotect_fixup(mm, nstart, tmp, newflags);
-    if (err) return err;
+    const prev = yield* mprotect_fixup(mm, vma, nstart, tmp, newflags);
+    if (typeof prev === 'number') return prev;
     nstart = tmp;
+    // The piece may have merged with the next VMA: carry on after the merged one.
+    if (nstart < prev.end) nstart = prev.end;
     if (nstart >= end) return 0;
-    const next = mm.find_vma(nstart);
+    const next = mm.mm_rb.next(prev);
     if (!next || next.start !== nstart) return -ERRNO.ENOMEM;
     vma = next;
   }

@@ -1,10 +1,12 @@
 import { ERRNO } from '../base/errno.js';
-import { PAGE_ALIGN, PAGE_SIZE, isPageAligned } from '../base/page.js';
+import { PAGE_SIZE, isPageAligned } from '../base/page.js';
 import type { KGen } from '../sched/task.js';
 import * as mman from '../uapi/mman.js';
-import { forEachPte } from './memory.js';
+import { forEachPte, populated_pmds } from './memory.js';
 import {
   type MmStruct,
+  PAGE_ALIGN_UL,
+  PMD_SIZE,
   TASK_SIZE,
   VM_DONTEXPAND,
   VM_MAYSHARE,
@@ -18,8 +20,12 @@ import { MAX_MAP_COUNT, do_munmap, get_unmapped_area, vma_dup, vma_merge } from 
 function vma_to_resize(mm: MmStruct, addr: number, old_len: number, new_len: number): VmAreaStruct | number {
   const vma = mm.find_vma(addr);
   if (!vma || vma.start > addr) return -ERRNO.EFAULT;
+  // We can't remap across vm area boundaries.
   if (old_len > vma.end - addr) return -ERRNO.EFAULT;
-  if (new_len > old_len && vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP)) return -ERRNO.EFAULT;
+  if (new_len > old_len) {
+    if (vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP)) return -ERRNO.EFAULT;
+    if (vma.pgoff_of(addr) + new_len / PAGE_SIZE >= 2 ** 64) return -ERRNO.EINVAL;
+  }
   return vma;
 }
 
@@ -33,20 +39,47 @@ function vma_expandable(mm: MmStruct, vma: VmAreaStruct, delta: number): boolean
 
 /**
  * move_page_tables(): the PTEs of [old_addr, old_addr+len) move to new_addr, bracketed by an
- * invalidate_range_start/end on the old range. Page references move with them.
+ * invalidate_range_start/end on the old range. Page references move with them; every page-table
+ * page of the old range gets its counterpart at the new place.
  */
 function* move_page_tables(mm: MmStruct, old_addr: number, new_addr: number, len: number): KGen {
   yield* mmu_notifier_invalidate_range_start(mm, old_addr, old_addr + len);
+  const delta = new_addr - old_addr;
+  for (const i of populated_pmds(mm, old_addr, old_addr + len)) {
+    const s = Math.max(old_addr, i * PMD_SIZE) + delta;
+    const e = Math.min(old_addr + len, (i + 1) * PMD_SIZE) + delta;
+    for (let j = Math.floor(s / PMD_SIZE); j * PMD_SIZE < e; j++) mm.pmds.add(j);
+  }
   const moved: [number, number][] = [];
   forEachPte(mm, old_addr / PAGE_SIZE, (old_addr + len) / PAGE_SIZE, (vpn, pte) => {
     mm.pgd.delete(vpn);
-    moved.push([vpn + (new_addr - old_addr) / PAGE_SIZE, pte]);
+    moved.push([vpn + delta / PAGE_SIZE, pte]);
   });
   for (const [vpn, pte] of moved) mm.pgd.set(vpn, pte);
   yield* mmu_notifier_invalidate_range_end(mm, old_addr, old_addr + len);
 }
 
-/** move_vma(): a copy of the VMA at new_addr takes the pages; the old range is unmapped. */
+/**
+ * copy_vma(): the VMA that will hold the moved range at new_addr, merged with a neighbour where
+ * possible. An anonymous VMA never faulted takes the page offset of its new place, to merge more.
+ */
+function* copy_vma(
+  mm: MmStruct,
+  vma: VmAreaStruct,
+  new_addr: number,
+  len: number,
+  pgoff: number,
+): KGen<VmAreaStruct> {
+  if (!vma.vm_file && !vma.anon_vma) pgoff = new_addr / PAGE_SIZE;
+  const nv = vma_dup(mm, vma, new_addr, new_addr + len, pgoff);
+  mm.mm_rb.insert(nv);
+  return yield* vma_merge(mm, nv);
+}
+
+/**
+ * move_vma(): a copy of the VMA at new_addr takes the pages; the old range is unmapped. A failure
+ * of that unmap (a split refused) is ignored: the move has happened.
+ */
 function* move_vma(
   mm: MmStruct,
   vma: VmAreaStruct,
@@ -55,13 +88,11 @@ function* move_vma(
   new_len: number,
   new_addr: number,
 ): KGen<number> {
+  // Avoid failing later in do_munmap, which may split one VMA into three.
   if (mm.map_count >= MAX_MAP_COUNT - 3) return -ERRNO.ENOMEM;
-  const nv = vma_dup(mm, vma, new_addr, new_addr + new_len, vma.pgoff_of(old_addr));
-  mm.mm_rb.insert(nv);
+  yield* copy_vma(mm, vma, new_addr, new_len, vma.pgoff_of(old_addr));
   yield* move_page_tables(mm, old_addr, new_addr, old_len);
-  yield* vma_merge(mm, nv);
-  const err = yield* do_munmap(mm, old_addr, old_len);
-  if (err) return err;
+  yield* do_munmap(mm, old_addr, old_len);
   return new_addr;
 }
 
@@ -74,7 +105,9 @@ function* mremap_to(
 ): KGen<number> {
   if (!isPageAligned(new_addr)) return -ERRNO.EINVAL;
   if (new_len > TASK_SIZE || new_addr > TASK_SIZE - new_len) return -ERRNO.EINVAL;
-  if (addr + old_len > new_addr && new_addr + new_len > addr) return -ERRNO.EINVAL;
+  // The new place may not overlap the old one.
+  if (new_addr <= addr && new_addr + new_len > addr) return -ERRNO.EINVAL;
+  if (addr <= new_addr && addr + old_len > new_addr) return -ERRNO.EINVAL;
   let ret = yield* do_munmap(mm, new_addr, new_len);
   if (ret) return ret;
   if (old_len >= new_len) {
@@ -102,8 +135,9 @@ export function* sys_mremap(
   if (flags & ~(mman.MREMAP_FIXED | mman.MREMAP_MAYMOVE)) return -ERRNO.EINVAL;
   if (flags & mman.MREMAP_FIXED && !(flags & mman.MREMAP_MAYMOVE)) return -ERRNO.EINVAL;
   if (!isPageAligned(addr)) return -ERRNO.EINVAL;
-  old_len = PAGE_ALIGN(old_len);
-  new_len = PAGE_ALIGN(new_len);
+  old_len = PAGE_ALIGN_UL(old_len);
+  new_len = PAGE_ALIGN_UL(new_len);
+  // A zero old_len is allowed (the DOS-emu "duplicate shm area" case); a zero new_len is not.
   if (!new_len) return -ERRNO.EINVAL;
   yield* mm.mmap_sem.down_write();
   const r = yield* mremap_locked(mm, addr, old_len, new_len, flags, new_addr);
@@ -120,6 +154,7 @@ function* mremap_locked(
   new_addr: number,
 ): KGen<number> {
   if (flags & mman.MREMAP_FIXED) return yield* mremap_to(mm, addr, old_len, new_addr, new_len);
+  // Always allow a shrinking remap: that just unmaps the tail.
   if (old_len >= new_len) {
     const ret = yield* do_munmap(mm, addr + new_len, old_len - new_len);
     if (ret && old_len !== new_len) return ret;
@@ -127,9 +162,9 @@ function* mremap_locked(
   }
   const vma = vma_to_resize(mm, addr, old_len, new_len);
   if (typeof vma === 'number') return vma;
+  // Grow in place (vma_adjust): the VMA just gets longer; no merge with the next one.
   if (old_len === vma.end - addr && vma_expandable(mm, vma, new_len - old_len)) {
     mm.mm_rb.adjust(vma, vma.start, addr + new_len);
-    yield* vma_merge(mm, vma);
     return addr;
   }
   if (!(flags & mman.MREMAP_MAYMOVE)) return -ERRNO.ENOMEM;

@@ -12,6 +12,7 @@ import {
   VM_WRITE,
   type VmAreaStruct,
   type VmOperations,
+  vm_page_prot,
 } from './mm_types.js';
 
 /**
@@ -28,9 +29,9 @@ export class ShmemObject {
     readonly nrPages: number,
   ) {}
 
-  /** shmem_getpage(): the page at `index`, allocated zeroed if absent; -ENOMEM or -EFBIG. */
+  /** shmem_getpage(): the page at `index`, allocated zeroed if absent; -ENOMEM, or -EINVAL beyond i_size. */
   shmem_getpage(index: number): number {
-    if (index < 0 || index >= this.nrPages) return -27;
+    if (index < 0 || index >= this.nrPages) return -22;
     const have = this.pages.get(index);
     if (have !== undefined) return have;
     const pfn = this.k.ram.alloc_page();
@@ -71,7 +72,10 @@ export const shmem_vm_ops: VmOperations = {
     const mm = vma.vm_mm;
     // The mapping holds its own reference beside the object's.
     mm.k.ram.get_page(pfn);
-    const bits = (vma.vm_flags & VM_WRITE ? PTE_WRITE : 0) | (flags & FAULT_FLAG_WRITE ? PTE_DIRTY : 0);
+    const bits =
+      (vma.vm_flags & VM_WRITE ? PTE_WRITE : 0) |
+      (flags & FAULT_FLAG_WRITE ? PTE_DIRTY : 0) |
+      vm_page_prot(vma.vm_flags);
     set_pte_page(mm, vaddr, pfn, bits);
     return 0;
   },

@@ -1,16 +1,8 @@
 import { ERRNO } from '../base/errno.js';
 import { PAGE_SIZE } from '../base/page.js';
 import type { KGen } from '../sched/task.js';
-import { access_allowed, do_page_fault } from './memory.js';
-import {
-  type MmStruct,
-  TASK_SIZE,
-  VM_FAULT_SIGBUS,
-  VM_FAULT_SIGSEGV,
-  type VmAreaStruct,
-  pte_pfn,
-  pte_write,
-} from './mm_types.js';
+import { do_page_fault, pte_allows } from './memory.js';
+import { type MmStruct, TASK_SIZE, VM_FAULT_SIGBUS, pte_pfn } from './mm_types.js';
 
 /** access_ok(): the range lies below the end of user space (no overflow). */
 export function access_ok(addr: number, size: number): boolean {
@@ -34,7 +26,6 @@ function* walk_user(
 ): KGen<number> {
   const ram = mm.k.ram;
   let done = 0;
-  let vma: VmAreaStruct | undefined;
   while (done < len) {
     const a = addr + done;
     const off = a % PAGE_SIZE;
@@ -42,17 +33,10 @@ function* walk_user(
     let pfn = -1;
     for (let tries = 0; pfn < 0; tries++) {
       if (mm.freed) return len - done;
-      if (!vma || a < vma.start || a >= vma.end) vma = mm.find_vma(a);
       fault.addr = a;
-      fault.code = VM_FAULT_SIGSEGV;
-      if (!vma || vma.start > a) {
-        vma = undefined;
-        if (tries > 0) return len - done;
-      } else if (!access_allowed(vma, write)) {
-        return len - done;
-      }
+      // The MMU: a usable PTE is used whatever the VMA says now (see pte_allows).
       const pte = mm.pgd.get(Math.floor(a / PAGE_SIZE));
-      if (vma && pte !== undefined && (!write || pte_write(pte))) {
+      if (pte_allows(pte, write)) {
         pfn = pte_pfn(pte);
         break;
       }
@@ -60,12 +44,12 @@ function* walk_user(
         fault.code = VM_FAULT_SIGBUS;
         return len - done;
       }
+      // The page fault: mmap_sem, VMA and permission checks, handle_mm_fault.
       const r = yield* do_page_fault(mm, a, write);
       if (r !== 0) {
         fault.code = r;
         return len - done;
       }
-      vma = undefined;
     }
     fault.code = 0;
     fn(ram.frame(pfn).subarray(off, off + n), done);
