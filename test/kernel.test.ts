@@ -168,3 +168,31 @@ describe(`kernel facade (seed ${SEED})`, () => {
     expect(() => Machine.boot({ seed: -1 })).toThrow(/seed/);
   });
 });
+
+describe('threads and exit', () => {
+  it('exit kills the other threads at their next kernel entry; the last one tears the mm down', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const m = Machine.boot({ seed });
+      const p = m.spawn();
+      const a = p.mmap(0, 4 * 4096, RW, ANON);
+      let writes = 0;
+      const t = p.thread('writer', function* (api) {
+        for (;;) {
+          const r = yield* api.write(a + (writes % 4) * 4096, new Uint8Array([writes & 0xff]));
+          expect(r).toBeNull();
+          writes++;
+        }
+      });
+      for (let i = 0; i < 5; i++) p.read(a, 1);
+      expect(p.mm!.mm_users).toBe(2);
+      const mm = p.mm!;
+      p.exit();
+      m.run();
+      expect(t.done, `seed ${seed}`).toBe(true);
+      expect(mm.freed).toBe(true);
+      expect(m.findings(), `seed ${seed}`).toEqual([]);
+      expect(m.shutdown()).toEqual([]);
+      expect(m.meminfo().freePages).toBe(m.meminfo().totalPages);
+    }
+  });
+});

@@ -17,7 +17,7 @@ import type { TraceSink } from '../trace/events.js';
 import { DeadlockError, KernelBugError } from './errors.js';
 import { type DrmI915Private } from '../i915/i915_drv.js';
 import { i915_driver_load, i915_driver_unload } from '../i915/i915_dma.js';
-import { Process } from './process.js';
+import { Process, ThreadStruct } from './process.js';
 import * as sys from './syscalls.js';
 
 export interface GpuConfig {
@@ -147,8 +147,9 @@ export class Machine {
   /** The process whose task is running (drivers' view of current->files). */
   private caller(): Process {
     const ctx = this.sched.current?.context;
-    if (!(ctx instanceof Process)) throw new Error('no user process is running');
-    return ctx;
+    if (ctx instanceof Process) return ctx;
+    if (ctx instanceof ThreadStruct) return ctx.proc;
+    throw new Error('no user process is running');
   }
 
   /** Boots a machine. Cheap: memory is allocated as it is touched. */
@@ -249,8 +250,6 @@ export class Machine {
 
   private *shutdownTask(): KGen {
     for (const p of [...this.processes.values()].sort((a, b) => a.pid - b.pid)) {
-      const s = this.sched;
-      for (const t of p.threads) if (!t.done) s.signal(t, true);
       yield* sys.do_exit(p, 137);
     }
     for (const hook of this.shutdownHooks) yield* hook();

@@ -1,5 +1,6 @@
 import { ERRNO } from '../base/errno.js';
-import type { KGen, Point, Task } from '../sched/task.js';
+import { type KGen, type Point, type Task, TaskKilled } from '../sched/task.js';
+import { mmget, mmput } from '../mm/mm.js';
 import { CAP_SYS_ADMIN, type TaskStruct } from '../mm/current.js';
 import type { File } from '../mm/file.js';
 import type { MmStruct } from '../mm/mm_types.js';
@@ -13,38 +14,57 @@ import * as sys from './syscalls.js';
  */
 export class UserApi {
   constructor(readonly proc: Process) {}
-  mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): KGen<number> {
-    return sys.sys_mmap(this.proc, addr, length, prot, flags, fd, offset);
+
+  /** A killed thread dies on its next entry into the kernel. */
+  private enter(): void {
+    const t = this.proc.machine.sched.current;
+    if (t && t.kind === 'user' && t.fatalSignalPending) throw new TaskKilled(t.name);
   }
-  munmap(addr: number, length: number): KGen<number> {
-    return sys.sys_munmap(this.proc, addr, length);
+  *mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): KGen<number> {
+    this.enter();
+    return yield* sys.sys_mmap(this.proc, addr, length, prot, flags, fd, offset);
   }
-  mprotect(addr: number, length: number, prot: number): KGen<number> {
-    return sys.sys_mprotect_(this.proc, addr, length, prot);
+  *munmap(addr: number, length: number): KGen<number> {
+    this.enter();
+    return yield* sys.sys_munmap(this.proc, addr, length);
   }
-  madvise(addr: number, length: number, advice: number): KGen<number> {
-    return sys.sys_madvise_(this.proc, addr, length, advice);
+  *mprotect(addr: number, length: number, prot: number): KGen<number> {
+    this.enter();
+    return yield* sys.sys_mprotect_(this.proc, addr, length, prot);
   }
-  mremap(oldAddr: number, oldSize: number, newSize: number, flags: number, newAddr = 0): KGen<number> {
-    return sys.sys_mremap_(this.proc, oldAddr, oldSize, newSize, flags, newAddr);
+  *madvise(addr: number, length: number, advice: number): KGen<number> {
+    this.enter();
+    return yield* sys.sys_madvise_(this.proc, addr, length, advice);
   }
-  ioctl(fd: number, request: number, arg: number | Uint8Array): KGen<number> {
-    return sys.sys_ioctl(this.proc, fd, request, arg);
+  *mremap(oldAddr: number, oldSize: number, newSize: number, flags: number, newAddr = 0): KGen<number> {
+    this.enter();
+    return yield* sys.sys_mremap_(this.proc, oldAddr, oldSize, newSize, flags, newAddr);
   }
-  open(path: string, flags = 2): KGen<number> {
-    return sys.sys_open(this.proc, path, flags);
+  *ioctl(fd: number, request: number, arg: number | Uint8Array): KGen<number> {
+    this.enter();
+    return yield* sys.sys_ioctl(this.proc, fd, request, arg);
   }
-  close(fd: number): KGen<number> {
-    return sys.sys_close(this.proc, fd);
+  *open(path: string, flags = 2): KGen<number> {
+    this.enter();
+    return yield* sys.sys_open(this.proc, path, flags);
+  }
+  *close(fd: number): KGen<number> {
+    this.enter();
+    return yield* sys.sys_close(this.proc, fd);
   }
   /** A CPU load; null result means the access faulted (signal in `fault`). */
   *read(addr: number, length: number): KGen<Uint8Array | SegfaultError> {
+    this.enter();
+    // A user-mode access is an instruction other CPUs interleave with.
+    yield { op: 'load', resource: `0x${addr.toString(16)}+${length}` };
     const out = new Uint8Array(length);
     const f = yield* sys.cpu_access(this.proc, addr, length, false, (frame, done) => out.set(frame, done));
     return f ? new SegfaultError(f.signal, f.addr, false) : out;
   }
   /** A CPU store; returns the signal error instead of throwing. */
   *write(addr: number, bytes: Uint8Array): KGen<SegfaultError | null> {
+    this.enter();
+    yield { op: 'store', resource: `0x${addr.toString(16)}+${bytes.length}` };
     const f = yield* sys.cpu_access(this.proc, addr, bytes.length, true, (frame, done) =>
       frame.set(bytes.subarray(done, done + frame.length)),
     );
@@ -202,8 +222,13 @@ export class Process implements TaskStruct {
    * task that interleaves with everything else (the explorer's unit of concurrency).
    */
   thread(name: string, body: (api: UserApi) => Generator<Point, unknown, void>): Task {
-    const t = this.machine.sched.spawn(`${this.comm}/${name}`, 'user', body(this.api));
-    t.context = this;
+    if (this.exited) throw new ErrnoError(ERRNO.ESRCH, 'clone');
+    // A thread shares the mm and holds a user reference on it until it exits.
+    const mm = this.mm;
+    if (mm) mmget(mm);
+    const ctx = new ThreadStruct(this, mm);
+    const t = this.machine.sched.spawn(`${this.comm}/${name}`, 'user', userThread(body(this.api), ctx));
+    t.context = ctx;
     this.threads.push(t);
     return t;
   }
@@ -225,4 +250,41 @@ function checkNumbers(name: string, ...args: unknown[]): void {
       throw new ErrnoError(ERRNO.EINVAL, name);
     }
   }
+}
+
+/** A thread of a process as `current`: the process's identity, the thread's own mm pointer. */
+export class ThreadStruct implements TaskStruct {
+  constructor(
+    readonly proc: Process,
+    public mm: MmStruct | null,
+  ) {}
+  get pid(): number {
+    return this.proc.pid;
+  }
+  get comm(): string {
+    return this.proc.comm;
+  }
+  capable(cap: number): boolean {
+    return this.proc.capable(cap);
+  }
+}
+
+/** A user thread's life: its body, then (also when killed) exit_mm: drop its mm reference. */
+function* userThread(
+  body: Generator<Point, unknown, void>,
+  ctx: ThreadStruct,
+): Generator<Point, unknown, void> {
+  let killed: TaskKilled | null = null;
+  let result: unknown;
+  try {
+    result = yield* body;
+  } catch (e) {
+    if (!(e instanceof TaskKilled)) throw e;
+    killed = e;
+  }
+  const mm = ctx.mm;
+  ctx.mm = null;
+  if (mm) yield* mmput(mm);
+  if (killed) throw killed;
+  return result;
 }

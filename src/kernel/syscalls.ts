@@ -1,7 +1,9 @@
 import { ERRNO } from '../base/errno.js';
 import { PAGE_SIZE } from '../base/page.js';
 import type { KGen } from '../sched/task.js';
+import type { TaskStruct } from '../mm/current.js';
 import { File, fput, get_file } from '../mm/file.js';
+import type { MmStruct } from '../mm/mm_types.js';
 import { dup_mm } from '../mm/fork.js';
 import { sys_madvise } from '../mm/madvise.js';
 import { mmput } from '../mm/mm.js';
@@ -16,6 +18,15 @@ import type { Process } from './process.js';
  * The system calls, as generators that return a value or -errno (the kernel's convention). They
  * run in a user task whose context is the calling process (`current`).
  */
+
+/**
+ * The mm of the task making the call: a thread keeps the mm it was created with until it dies,
+ * so it can finish a syscall that was in flight when another thread called exit.
+ */
+export function task_mm(p: Process): MmStruct | null {
+  const ctx = p.machine.sched.current?.context as TaskStruct | undefined;
+  return ctx ? ctx.mm : p.mm;
+}
 
 /** Linux limit on open files per process (RLIMIT_NOFILE default). */
 export const NR_OPEN_DEFAULT = 1024;
@@ -48,7 +59,8 @@ export function* sys_mmap(
   fd: number,
   off: number,
 ): KGen<number> {
-  if (!p.mm) return -ERRNO.EINVAL;
+  const mm = task_mm(p);
+  if (!mm) return -ERRNO.EINVAL;
   if (off % PAGE_SIZE !== 0 || off < 0) return -ERRNO.EINVAL;
   let file: File | null = null;
   if (!(flags & mman.MAP_ANONYMOUS)) {
@@ -57,24 +69,27 @@ export function* sys_mmap(
     get_file(file);
   }
   flags &= ~(mman.MAP_EXECUTABLE | mman.MAP_DENYWRITE);
-  const r = yield* vm_mmap_pgoff(p.mm, file, addr, len, prot, flags, off / PAGE_SIZE);
+  const r = yield* vm_mmap_pgoff(mm, file, addr, len, prot, flags, off / PAGE_SIZE);
   if (file) yield* fput(file);
   return r;
 }
 
 export function* sys_munmap(p: Process, addr: number, len: number): KGen<number> {
-  if (!p.mm) return -ERRNO.EINVAL;
-  return yield* vm_munmap(p.mm, addr, len);
+  const mm = task_mm(p);
+  if (!mm) return -ERRNO.EINVAL;
+  return yield* vm_munmap(mm, addr, len);
 }
 
 export function* sys_mprotect_(p: Process, addr: number, len: number, prot: number): KGen<number> {
-  if (!p.mm) return -ERRNO.ENOMEM;
-  return yield* sys_mprotect(p.mm, addr, len, prot);
+  const mm = task_mm(p);
+  if (!mm) return -ERRNO.ENOMEM;
+  return yield* sys_mprotect(mm, addr, len, prot);
 }
 
 export function* sys_madvise_(p: Process, addr: number, len: number, advice: number): KGen<number> {
-  if (!p.mm) return -ERRNO.ENOMEM;
-  return yield* sys_madvise(p.mm, addr, len, advice);
+  const mm = task_mm(p);
+  if (!mm) return -ERRNO.ENOMEM;
+  return yield* sys_madvise(mm, addr, len, advice);
 }
 
 export function* sys_mremap_(
@@ -85,8 +100,9 @@ export function* sys_mremap_(
   flags: number,
   newAddr: number,
 ): KGen<number> {
-  if (!p.mm) return -ERRNO.EFAULT;
-  return yield* sys_mremap(p.mm, addr, oldLen, newLen, flags, newAddr);
+  const mm = task_mm(p);
+  if (!mm) return -ERRNO.EFAULT;
+  return yield* sys_mremap(mm, addr, oldLen, newLen, flags, newAddr);
 }
 
 /**
@@ -100,8 +116,9 @@ export function* cpu_access(
   write: boolean,
   fn: (frame: Uint8Array, done: number) => void,
 ): KGen<{ signal: 'SIGSEGV' | 'SIGBUS'; addr: number } | null> {
-  if (!p.mm) return { signal: 'SIGSEGV', addr };
-  return yield* user_access(p.mm, addr, len, write, fn);
+  const mm = task_mm(p);
+  if (!mm) return { signal: 'SIGSEGV', addr };
+  return yield* user_access(mm, addr, len, write, fn);
 }
 
 export function* sys_open(p: Process, path: string, flags: number): KGen<number> {
@@ -134,8 +151,9 @@ export function* sys_ioctl(p: Process, fd: number, cmd: number, arg: number | Ui
 
 /** fork(): copy the mm, share every open file. Returns the child process or -errno. */
 export function* do_fork(p: Process): KGen<Process | number> {
-  if (!p.mm) return -ERRNO.EINVAL;
-  const mm = yield* dup_mm(p.mm);
+  const oldmm = task_mm(p);
+  if (!oldmm) return -ERRNO.EINVAL;
+  const mm = yield* dup_mm(oldmm);
   if (typeof mm === 'number') return mm;
   const child = p.machine.newProcess(p.uid, mm, p);
   child.files.push(...p.files.map((f) => (f ? get_file(f) : null)));
@@ -147,6 +165,9 @@ export function* do_exit(p: Process, status: number): KGen {
   if (p.exited) return;
   p.exited = true;
   p.exitStatus = status;
+  // exit_group(): every other thread is killed; each drops its mm reference as it dies, and
+  // the last reference tears the address space down.
+  for (const t of p.threads) if (!t.done) p.machine.sched.signal(t, true);
   const mm = p.mm;
   p.mm = null;
   if (mm) yield* mmput(mm);

@@ -2,7 +2,15 @@ import { type Finding, type FindingKind, KernelOops, isFatalKind } from '../base
 import type { TraceEvent, TracePhase, TraceSink } from '../trace/events.js';
 import type { Chooser } from './chooser.js';
 import { LockdepGraph } from './lockdep.js';
-import { type HeldLock, type KGen, type Point, Task, type TaskKind, type Waitable } from './task.js';
+import {
+  type HeldLock,
+  type KGen,
+  type Point,
+  Task,
+  TaskKilled,
+  type TaskKind,
+  type Waitable,
+} from './task.js';
 
 export interface SchedulerOptions {
   chooser: Chooser;
@@ -110,6 +118,10 @@ export class Scheduler {
       r = t.gen.next();
     } catch (e) {
       this.current = null;
+      if (e instanceof TaskKilled) {
+        this.finish(t, undefined, undefined);
+        return true;
+      }
       this.finish(t, undefined, e);
       if (!(e instanceof KernelOops)) throw e;
       return true;

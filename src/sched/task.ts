@@ -88,3 +88,14 @@ export class Task {
     return this.held.map((h) => h.name + (h.read ? '(read)' : ''));
   }
 }
+
+/**
+ * Thrown into a user thread that was killed (exit_group, SIGKILL) when it next enters the
+ * kernel: the thread ends there, as a killed thread never returns to user space.
+ */
+export class TaskKilled extends Error {
+  constructor(readonly task: string) {
+    super(`${task} was killed`);
+    this.name = 'TaskKilled';
+  }
+}
