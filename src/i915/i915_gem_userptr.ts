@@ -1,0 +1,590 @@
+import { registerBug } from '../base/bugs.js';
+import { ERRNO } from '../base/errno.js';
+import {
+  IntervalTreeNode,
+  IntervalTreeRoot,
+  interval_tree_insert,
+  interval_tree_iter_first,
+  interval_tree_iter_next,
+  interval_tree_remove,
+} from '../base/interval_tree.js';
+import { PAGE_SIZE } from '../base/page.js';
+import type { DrmDevice } from '../drm/drm_device.js';
+import type { DrmFile } from '../drm/drm_file.js';
+import {
+  drm_gem_handle_create,
+  drm_gem_object_reference,
+  drm_gem_object_unreference,
+  drm_gem_object_unreference_unlocked,
+  drm_gem_private_object_init,
+} from '../drm/drm_gem.js';
+import { CAP_SYS_ADMIN, current } from '../mm/current.js';
+import { __get_user_pages_fast, get_user_pages, release_user_pages } from '../mm/gup.js';
+import { get_task_mm, mmput } from '../mm/mm.js';
+import type { MmStruct } from '../mm/mm_types.js';
+import { MmuNotifier, __mmu_notifier_register, mmu_notifier_unregister } from '../mm/mmu_notifier.js';
+import { access_ok } from '../mm/uaccess.js';
+import { Spinlock } from '../sched/spinlock.js';
+import type { KGen } from '../sched/task.js';
+import { INIT_WORK, type WorkStruct, queue_work } from '../sched/workqueue.js';
+import * as uapi from '../uapi/i915_drm.js';
+import { type DrmI915Private, to_i915 } from './i915_drv.js';
+import {
+  i915_gem_object_init,
+  i915_gem_object_put_pages,
+  i915_gem_retire_requests,
+  i915_mutex_lock_interruptible,
+  list_move,
+} from './i915_gem.js';
+import { i915_vma_unbind } from './i915_gem_gtt.js';
+import { DrmI915GemObject, type I915GemObjectOps } from './i915_gem_object.js';
+
+/** 3.16: at most this many get-pages workers per object (a 4-bit field). */
+export const I915_GEM_USERPTR_MAX_WORKERS = 15;
+
+// --- bug switches of the merged code (kernel-userptr.md §8) ----------------------------------------
+
+const LATENT = [
+  [
+    'dying-object-ref',
+    'invalidate takes a plain reference on an object whose refcount already reached zero',
+    'I-UAF: no object is used after its last reference',
+  ],
+  [
+    'serial-zero',
+    'a fresh notifier starts with serial 0, so an early invalidation follows a NULL cached iterator',
+    'no NULL dereference in invalidate_range_start',
+  ],
+  [
+    'token-clobber',
+    "a superseded get-pages worker overwrites the newer worker's token with NULL",
+    "I-PROGRESS: a pending worker's result is not discarded",
+  ],
+  ['mmu-object-leak', 'release never frees the i915_mmu_object', 'no kernel allocation outlives its object'],
+  [
+    'mmput-under-struct-mutex',
+    "the object's last mmput runs exit_mmap under struct_mutex",
+    'I-ORDER: no exit_mmap (or mmap_sem) under struct_mutex',
+  ],
+  [
+    'zero-size',
+    'user_size 0 is accepted, giving an inverted interval [ptr, ptr-1]',
+    'obj.size > 0 for every userptr',
+  ],
+  [
+    'fast-gup-during-invalidate',
+    'the lockless fast path may pin pages between invalidate_range_start and the PTE change',
+    'I-NOSTALE: no page is pinned from a range being invalidated',
+  ],
+] as const;
+for (const [id, description, invariant] of LATENT)
+  registerBug({ id, description, invariant, asMerged: true });
+
+function bug(dp: DrmI915Private, id: (typeof LATENT)[number][0]): boolean {
+  return dp.config.bugs.has(id);
+}
+
+// --- data model (§3) -------------------------------------------------------------------------------
+
+/** struct get_pages_work. */
+class GetPagesWork {
+  readonly work: WorkStruct;
+  constructor(
+    readonly obj: DrmI915UserptrObject,
+    /** The task that asked (get_task_struct); its pid for messages. */
+    readonly pid: number,
+  ) {
+    this.work = INIT_WORK('__i915_gem_userptr_get_pages_worker', () =>
+      __i915_gem_userptr_get_pages_worker(this),
+    );
+  }
+}
+
+/** struct i915_mmu_object: one object's node in its notifier's interval tree. */
+export class I915MmuObject {
+  readonly it: IntervalTreeNode<I915MmuObject>;
+  /** Model bookkeeping: the allocation was freed (leak check). */
+  freed = false;
+  constructor(
+    readonly mmu: I915MmuNotifier,
+    readonly obj: DrmI915UserptrObject,
+    start: number,
+    last: number,
+  ) {
+    this.it = new IntervalTreeNode(start, last, this);
+  }
+}
+
+/** struct i915_mmu_notifier: one per (device, mm), shared by the mm's synchronized objects. */
+export class I915MmuNotifier {
+  /** Protects `objects` and `serial`. */
+  readonly lock: Spinlock;
+  readonly mn: MmuNotifier;
+  readonly objects = new IntervalTreeRoot<I915MmuObject>();
+  /** Objects using this notifier. Protected by struct_mutex. */
+  count = 0;
+  /** Tree generation; bumped on every insertion and removal. */
+  serial: number;
+  /** Deferred unregistration (v13). */
+  readonly work: WorkStruct;
+  /** Ranges between invalidate_range_start and _end (the fast path must not pin in them). */
+  readonly invalidating: [number, number][] = [];
+  /** Model bookkeeping: unregistered and freed. */
+  freed = false;
+
+  constructor(
+    readonly dp: DrmI915Private,
+    readonly mm: MmStruct,
+  ) {
+    this.lock = new Spinlock(dp.k.sched, `i915_mmu_notifier(mm${mm.id}).lock`, '&mmu->lock');
+    this.serial = bug(dp, 'serial-zero') ? 0 : 1;
+    this.mn = new MmuNotifier(
+      {
+        invalidate_range_start: (_mn, _mm, start, end) =>
+          i915_gem_userptr_mn_invalidate_range_start(this, start, end),
+        invalidate_range_end: (_mn, _mm, start, end) =>
+          i915_gem_userptr_mn_invalidate_range_end(this, start, end),
+      },
+      `i915-userptr(mm${mm.id})`,
+    );
+    this.work = INIT_WORK('__i915_mmu_notifier_destroy_worker', () =>
+      __i915_mmu_notifier_destroy_worker(this),
+    );
+  }
+}
+
+/** The `userptr` member of drm_i915_gem_object. */
+export interface I915GemUserptr {
+  ptr: number;
+  read_only: boolean;
+  /** Get-pages workers still executing (cancelled ones included). */
+  workers: number;
+  /** The creator's mm, with an mm_users reference. */
+  mm: MmStruct | null;
+  /** Null for unsynchronized objects. */
+  mn: I915MmuObject | null;
+  /** The tri-state token: null, a pending worker, or the error of the last worker (< 0). */
+  work: GetPagesWork | number | null;
+}
+
+export class DrmI915UserptrObject extends DrmI915GemObject {
+  readonly userptr: I915GemUserptr = { ptr: 0, read_only: false, workers: 0, mm: null, mn: null, work: null };
+  constructor() {
+    super(i915_gem_userptr_ops);
+  }
+}
+
+export function is_userptr(obj: DrmI915GemObject): obj is DrmI915UserptrObject {
+  return obj instanceof DrmI915UserptrObject;
+}
+
+/** The userptr ops only ever see userptr objects (a BUG otherwise). */
+function to_userptr(obj: DrmI915GemObject): DrmI915UserptrObject {
+  if (obj instanceof DrmI915UserptrObject) return obj;
+  return obj.dev.sched.BUG(`${obj.toString()} is not a userptr object`);
+}
+
+/** Model bookkeeping: i915_mmu_object allocations not yet freed (leak check at unload). */
+const liveMmuObjects = new WeakMap<DrmI915Private, Set<I915MmuObject>>();
+function live(dp: DrmI915Private): Set<I915MmuObject> {
+  let s = liveMmuObjects.get(dp);
+  if (!s) {
+    s = new Set();
+    liveMmuObjects.set(dp, s);
+  }
+  return s;
+}
+
+/** Unload check: every i915_mmu_object freed, every notifier unregistered. */
+export function i915_gem_userptr_unload_check(dp: DrmI915Private): void {
+  const s = dp.k.sched;
+  const objs = liveMmuObjects.get(dp)?.size ?? 0;
+  if (objs) s.report('leak', `${objs} i915_mmu_object allocations never freed`);
+  const mns = notifiers.get(dp)?.size ?? 0;
+  if (mns) s.report('leak', `${mns} i915_mmu_notifier still registered at unload`);
+}
+
+/** Notifiers by mm (3.16: a 128-bucket hash in dev_priv). Protected by struct_mutex. */
+const notifiers = new WeakMap<DrmI915Private, Map<MmStruct, I915MmuNotifier>>();
+export function i915_mmu_notifiers(dp: DrmI915Private): Map<MmStruct, I915MmuNotifier> {
+  let m = notifiers.get(dp);
+  if (!m) {
+    m = new Map();
+    notifiers.set(dp, m);
+  }
+  return m;
+}
+
+// --- the notifier (§5) -----------------------------------------------------------------------------
+
+function __i915_mmu_notifier_update_serial(mmu: I915MmuNotifier): void {
+  mmu.serial = (mmu.serial + 1) >>> 0;
+  if (mmu.serial === 0) mmu.serial = 1;
+}
+
+/** cancel_userptr(): forget any worker, unbind (waiting for the GPU) and drop the pages. */
+function* cancel_userptr(obj: DrmI915UserptrObject): KGen<number> {
+  const dev = obj.dev;
+  const dp = to_i915(dev);
+  const s = dp.k.sched;
+  yield* dev.struct_mutex.lock();
+  obj.userptr.work = null;
+  if (obj.pages) {
+    const was = dp.interruptible;
+    dp.interruptible = false;
+    if (obj.vma) {
+      const ret = yield* i915_vma_unbind(obj.vma);
+      s.WARN_ON(
+        ret !== 0 && ret !== -ERRNO.EIO,
+        `cancel_userptr: unbind of ${obj.toString()} failed: ${ret}`,
+      );
+    }
+    const ret = yield* i915_gem_object_put_pages(obj);
+    s.WARN_ON(ret !== 0, `cancel_userptr: put_pages of ${obj.toString()} failed: ${ret}`);
+    dp.interruptible = was;
+  }
+  const end = obj.userptr.ptr + obj.size;
+  yield* drm_gem_object_unreference(obj);
+  dev.struct_mutex.unlock();
+  return end;
+}
+
+/**
+ * invalidate_range_start (§5.3): walk the objects intersecting [start, end) in address order,
+ * dropping the spinlock to cancel each; the cached iterator is reused only while the tree's
+ * serial is unchanged.
+ */
+function* i915_gem_userptr_mn_invalidate_range_start(mn: I915MmuNotifier, start: number, end: number): KGen {
+  const dp = mn.dp;
+  const s = dp.k.sched;
+  mn.invalidating.push([start, end]);
+  end -= 1;
+  let it: IntervalTreeNode<I915MmuObject> | null = null;
+  let next = start;
+  let serial = 0;
+  while (next < end) {
+    let obj: DrmI915UserptrObject | null = null;
+    yield* mn.lock.lock();
+    if (mn.serial === serial) {
+      // Reachable with it == NULL only when a fresh notifier's serial is 0 ('serial-zero').
+      if (!it)
+        return s.BUG(
+          `NULL pointer dereference: interval_tree_iter_next(NULL) in invalidate_range_start (mm${mn.mm.id})`,
+        );
+      it = interval_tree_iter_next(it, next, end);
+    } else {
+      it = interval_tree_iter_first(mn.objects, next, end);
+    }
+    while (it) {
+      const o = it.value.obj;
+      if (o.refcount > 0) {
+        obj = o;
+        drm_gem_object_reference(o);
+        break;
+      }
+      if (bug(dp, 'dying-object-ref')) {
+        // kref_get on a dying object: resurrects it from zero.
+        o.refcount++;
+        obj = o;
+        break;
+      }
+      // kref_get_unless_zero failed: it is being freed; its release removes it. Skip it.
+      it = interval_tree_iter_next(it, next, end);
+    }
+    if (obj) serial = mn.serial;
+    mn.lock.unlock();
+    if (!obj) return;
+    next = yield* cancel_userptr(obj);
+  }
+}
+
+/** invalidate_range_end: the range may be pinned again. */
+function* i915_gem_userptr_mn_invalidate_range_end(mn: I915MmuNotifier, start: number, end: number): KGen {
+  const i = mn.invalidating.findIndex(([a, b]) => a === start && b === end);
+  if (i >= 0) mn.invalidating.splice(i, 1);
+  yield* [];
+}
+
+/** i915_mmu_notifier_get(): find or create (mmap_sem held for write, struct_mutex held). */
+function* i915_mmu_notifier_get(dp: DrmI915Private, mm: MmStruct): KGen<I915MmuNotifier | number> {
+  const hash = i915_mmu_notifiers(dp);
+  const have = hash.get(mm);
+  if (have) return have;
+  const mmu = new I915MmuNotifier(dp, mm);
+  const ret = yield* __mmu_notifier_register(mmu.mn, mm);
+  if (ret) return ret;
+  hash.set(mm, mmu);
+  return mmu;
+}
+
+/** __i915_mmu_notifier_destroy(): unhash now, unregister later on a worker holding no locks. */
+function __i915_mmu_notifier_destroy(mmu: I915MmuNotifier): void {
+  const hash = i915_mmu_notifiers(mmu.dp);
+  if (hash.get(mmu.mm) === mmu) hash.delete(mmu.mm);
+  queue_work(mmu.dp.config.system_wq, mmu.work);
+}
+
+function* __i915_mmu_notifier_destroy_worker(mmu: I915MmuNotifier): KGen {
+  yield* mmu_notifier_unregister(mmu.mn, mmu.mm);
+  mmu.freed = true;
+}
+
+/** i915_mmu_notifier_add(): retire first, then refuse overlaps (§5.2). */
+function* i915_mmu_notifier_add(mmu: I915MmuNotifier, mn: I915MmuObject): KGen<number> {
+  const dev = mmu.dp.dev;
+  let ret = yield* i915_mutex_lock_interruptible(dev);
+  if (ret) return ret;
+  yield* i915_gem_retire_requests(mmu.dp);
+  yield* mmu.lock.lock();
+  const it = interval_tree_iter_first(mmu.objects, mn.it.start, mn.it.last);
+  if (it) {
+    ret = it.value.obj.userptr.workers ? -ERRNO.EAGAIN : -ERRNO.EINVAL;
+  } else {
+    interval_tree_insert(mn.it, mmu.objects);
+    __i915_mmu_notifier_update_serial(mmu);
+    ret = 0;
+  }
+  mmu.lock.unlock();
+  dev.struct_mutex.unlock();
+  return ret;
+}
+
+/** i915_mmu_notifier_del(): struct_mutex held. */
+function* i915_mmu_notifier_del(mmu: I915MmuNotifier, mn: I915MmuObject): KGen {
+  yield* mmu.lock.lock();
+  interval_tree_remove(mn.it, mmu.objects);
+  __i915_mmu_notifier_update_serial(mmu);
+  mmu.lock.unlock();
+  if (--mmu.count === 0) __i915_mmu_notifier_destroy(mmu);
+}
+
+/** i915_gem_userptr_init__mmu_notifier(). */
+function* i915_gem_userptr_init__mmu_notifier(obj: DrmI915UserptrObject, flags: number): KGen<number> {
+  const dp = to_i915(obj.dev);
+  const cur = current(dp.k);
+  if (!dp.config.mmuNotifier) {
+    if (!(flags & uapi.I915_USERPTR_UNSYNCHRONIZED)) return -ERRNO.ENODEV;
+    return cur.capable(CAP_SYS_ADMIN) ? 0 : -ERRNO.EPERM;
+  }
+  if (flags & uapi.I915_USERPTR_UNSYNCHRONIZED) return cur.capable(CAP_SYS_ADMIN) ? 0 : -ERRNO.EPERM;
+  const mm = obj.userptr.mm!;
+  const dev = obj.dev;
+  yield* mm.mmap_sem.down_write();
+  let mmu: I915MmuNotifier | number = -ERRNO.EINTR;
+  let ret = yield* i915_mutex_lock_interruptible(dev);
+  if (ret === 0) {
+    mmu = yield* i915_mmu_notifier_get(dp, mm);
+    if (typeof mmu !== 'number') mmu.count++;
+    else ret = mmu;
+    dev.struct_mutex.unlock();
+  }
+  mm.mmap_sem.up_write();
+  if (ret || typeof mmu === 'number') return ret;
+  if (obj.size === 0) {
+    // Only reachable with 'zero-size': the node would be the inverted interval [ptr, ptr - 1].
+    dp.k.sched.BUG(
+      `interval_tree_insert of the inverted interval [${obj.userptr.ptr}, ${obj.userptr.ptr - 1}]`,
+    );
+  }
+  const mn = new I915MmuObject(mmu, obj, obj.userptr.ptr, obj.userptr.ptr + obj.size - 1);
+  live(dp).add(mn);
+  ret = yield* i915_mmu_notifier_add(mmu, mn);
+  if (ret === 0) {
+    obj.userptr.mn = mn;
+    return 0;
+  }
+  mn.freed = true;
+  live(dp).delete(mn);
+  yield* dev.struct_mutex.lock();
+  if (--mmu.count === 0) __i915_mmu_notifier_destroy(mmu);
+  dev.struct_mutex.unlock();
+  return ret;
+}
+
+// --- pages (§4) ------------------------------------------------------------------------------------
+
+/** st_set_pages(): the final (v18) form cannot fail here; it records the frames. */
+function st_set_pages(obj: DrmI915UserptrObject, pvec: number[]): number {
+  obj.pages = pvec.slice();
+  return 0;
+}
+
+/** The fast path may not pin inside a range whose invalidation has started but not ended. */
+function range_invalidating(obj: DrmI915UserptrObject): boolean {
+  const mmu = obj.userptr.mn?.mmu;
+  if (!mmu) return false;
+  const a = obj.userptr.ptr;
+  const b = a + obj.size;
+  return mmu.invalidating.some(([s, e]) => s < b && a < e);
+}
+
+/** i915_gem_userptr_get_pages(): the lockless fast path in the creator's mm, else a worker. */
+function* i915_gem_userptr_get_pages(o: DrmI915GemObject): KGen<number> {
+  const obj = to_userptr(o);
+  const dp = to_i915(obj.dev);
+  const ram = dp.k.ram;
+  const num_pages = obj.size / PAGE_SIZE;
+  const pvec: number[] = [];
+  let pinned = 0;
+  yield { op: 'userptr_get_pages', resource: obj.toString() };
+  const mm = obj.userptr.mm;
+  if (mm && mm === current(dp.k).mm && (bug(dp, 'fast-gup-during-invalidate') || !range_invalidating(obj))) {
+    pinned = __get_user_pages_fast(mm, obj.userptr.ptr, num_pages, !obj.userptr.read_only, pvec);
+  }
+  let ret: number;
+  if (pinned < num_pages) {
+    ret = -ERRNO.EAGAIN;
+    const w = obj.userptr.work;
+    if (w === null && obj.userptr.workers < I915_GEM_USERPTR_MAX_WORKERS) {
+      const work = new GetPagesWork(obj, current(dp.k).pid);
+      obj.userptr.work = work;
+      obj.userptr.workers++;
+      drm_gem_object_reference(obj);
+      queue_work(dp.config.system_wq, work.work);
+    } else if (typeof w === 'number') {
+      ret = w;
+      obj.userptr.work = null;
+    }
+  } else {
+    ret = st_set_pages(obj, pvec);
+    if (ret === 0) {
+      obj.userptr.work = null;
+      pinned = 0;
+    }
+  }
+  release_user_pages(ram, pvec.slice(0, pinned), false);
+  return ret;
+}
+
+/** The get-pages worker (§4.4): gup under mmap_sem (no driver lock), then install under struct_mutex. */
+function* __i915_gem_userptr_get_pages_worker(work: GetPagesWork): KGen {
+  const obj = work.obj;
+  const dev = obj.dev;
+  const dp = to_i915(dev);
+  const num_pages = obj.size / PAGE_SIZE;
+  const pvec: number[] = [];
+  let ret = -ERRNO.ENOMEM;
+  let pinned = 0;
+  const mm = obj.userptr.mm!;
+  yield* mm.mmap_sem.down_read();
+  while (pinned < num_pages) {
+    ret = yield* get_user_pages(
+      mm,
+      obj.userptr.ptr + pinned * PAGE_SIZE,
+      num_pages - pinned,
+      !obj.userptr.read_only,
+      false,
+      pvec,
+    );
+    if (ret < 0) break;
+    pinned += ret;
+  }
+  if (num_pages === 0) ret = 0;
+  mm.mmap_sem.up_read();
+  yield* dev.struct_mutex.lock();
+  const ours = obj.userptr.work === work;
+  if (!ours) {
+    ret = 0;
+  } else if (pinned === num_pages) {
+    ret = st_set_pages(obj, pvec);
+    if (ret === 0) {
+      list_move(dp, obj, false);
+      pinned = 0;
+    }
+  }
+  if (ours || bug(dp, 'token-clobber')) obj.userptr.work = ret < 0 ? ret : null;
+  obj.userptr.workers--;
+  yield* drm_gem_object_unreference(obj);
+  dev.struct_mutex.unlock();
+  release_user_pages(dp.k.ram, pvec.slice(0, pinned), false);
+  // pvec entries beyond `pinned` were never taken.
+}
+
+/** i915_gem_userptr_put_pages() (§4.6). */
+function* i915_gem_userptr_put_pages(o: DrmI915GemObject): KGen {
+  const obj = to_userptr(o);
+  const dp = to_i915(obj.dev);
+  if (obj.userptr.work !== null) dp.k.sched.BUG(`userptr put_pages of ${obj.toString()} with work pending`);
+  if (obj.madv !== uapi.I915_MADV_WILLNEED) obj.dirty = false;
+  release_user_pages(dp.k.ram, obj.pages ?? [], obj.dirty);
+  obj.dirty = false;
+  yield* [];
+}
+
+/** i915_gem_userptr_release(): leave the tree, then drop the mm (deferred unless as merged). */
+function* i915_gem_userptr_release(o: DrmI915GemObject): KGen {
+  const obj = to_userptr(o);
+  const dp = to_i915(obj.dev);
+  const mn = obj.userptr.mn;
+  if (mn) {
+    yield* i915_mmu_notifier_del(mn.mmu, mn);
+    if (!bug(dp, 'mmu-object-leak')) {
+      mn.freed = true;
+      live(dp).delete(mn);
+    }
+    obj.userptr.mn = null;
+  }
+  const mm = obj.userptr.mm;
+  if (mm) {
+    obj.userptr.mm = null;
+    if (bug(dp, 'mmput-under-struct-mutex')) {
+      yield* mmput(mm);
+    } else {
+      // 3.18's fix in spirit: the last user reference goes where no driver lock is held.
+      queue_work(
+        dp.config.system_wq,
+        INIT_WORK('i915_gem_userptr_mmput', () => mmput(mm)),
+      );
+    }
+  }
+}
+
+/** i915_gem_userptr_dmabuf_export(): a foreign importer needs invalidation: attach a notifier. */
+function* i915_gem_userptr_dmabuf_export(o: DrmI915GemObject): KGen<number> {
+  const obj = to_userptr(o);
+  if (obj.userptr.mn) return 0;
+  return yield* i915_gem_userptr_init__mmu_notifier(obj, 0);
+}
+
+export const i915_gem_userptr_ops: I915GemObjectOps = {
+  name: 'userptr',
+  get_pages: i915_gem_userptr_get_pages,
+  put_pages: i915_gem_userptr_put_pages,
+  release: i915_gem_userptr_release,
+  dmabuf_export: i915_gem_userptr_dmabuf_export,
+};
+
+// --- the ioctl (§2.1) ------------------------------------------------------------------------------
+
+/** DRM_IOCTL_I915_GEM_USERPTR, with 3.16's checks in 3.16's order. */
+export function* i915_gem_userptr_ioctl(dev: DrmDevice, data: Uint8Array, file: DrmFile): KGen<number> {
+  const dp = to_i915(dev);
+  const args = uapi.drm_i915_gem_userptr.decode(data);
+  const ptr = args.user_ptr;
+  const size = args.user_size;
+  if (args.flags & ~(uapi.I915_USERPTR_READ_ONLY | uapi.I915_USERPTR_UNSYNCHRONIZED)) return -ERRNO.EINVAL;
+  if ((ptr | size) & BigInt(PAGE_SIZE - 1)) return -ERRNO.EINVAL;
+  if (size === 0n && !bug(dp, 'zero-size')) return -ERRNO.EINVAL;
+  if (size > BigInt(dp.gtt_total)) return -ERRNO.E2BIG;
+  if (ptr > BigInt(Number.MAX_SAFE_INTEGER) || !access_ok(Number(ptr), Number(size))) return -ERRNO.EFAULT;
+  if (args.flags & uapi.I915_USERPTR_READ_ONLY) return -ERRNO.ENODEV;
+  const obj = new DrmI915UserptrObject();
+  drm_gem_private_object_init(dev, obj, Number(size));
+  i915_gem_object_init(obj);
+  obj.cache_level = uapi.I915_CACHING_CACHED;
+  obj.userptr.ptr = Number(ptr);
+  obj.userptr.read_only = false;
+  let ret = -ERRNO.ENOMEM;
+  obj.userptr.mm = get_task_mm(current(dp.k));
+  if (obj.userptr.mm) ret = yield* i915_gem_userptr_init__mmu_notifier(obj, args.flags);
+  let handle = 0;
+  if (ret === 0) {
+    const h = yield* drm_gem_handle_create(file, obj);
+    if (h < 0) ret = h;
+    else handle = h;
+  }
+  yield* drm_gem_object_unreference_unlocked(obj);
+  if (ret) return ret;
+  uapi.drm_i915_gem_userptr.encode({ ...args, handle }, data);
+  return 0;
+}
