@@ -45,6 +45,7 @@ import { gem_ioctls } from './i915_gem_ioctls.js';
 import { to_intel_bo } from './i915_gem_object.js';
 import { i915_error_work_func, i915_handle_error } from './i915_gpu_error.js';
 import { ring_task } from './intel_ringbuffer.js';
+import { i915_gem_userptr_ioctl, i915_gem_userptr_unload_check } from './i915_gem_userptr.js';
 
 /** Hooks the driver may add (the userptr notifier bookkeeping, the GTT fault handler). */
 export interface I915Extensions {
@@ -140,6 +141,12 @@ function i915_ioctls(): ReturnType<typeof drm_ioctl_table> {
       i915_gem_wait_ioctl,
       DRM_AUTH | DRM_UNLOCKED | DRM_RENDER_ALLOW,
       'I915_GEM_WAIT',
+    ),
+    DRM_IOCTL_DEF(
+      uapi.DRM_IOCTL_I915_GEM_USERPTR,
+      i915_gem_userptr_ioctl,
+      DRM_UNLOCKED | DRM_RENDER_ALLOW,
+      'I915_GEM_USERPTR',
     ),
     ...execbuffer_ioctls,
     ...gem_ioctls,
@@ -243,6 +250,7 @@ export function* i915_driver_unload(dp: DrmI915Private): KGen {
       `${obj.toString()} (${obj.size} bytes) still allocated at unload (refcount ${obj.refcount})`,
     );
   }
+  i915_gem_userptr_unload_check(dp);
   const bound = dp.gtt.boundPages;
   if (bound > 0) s.report('leak', `${bound} GTT entries still bound at unload`);
   dp.fini();
