@@ -2,6 +2,7 @@
  * userptr: a deterministic, executable model of the Linux 3.16 i915 userptr ioctl and the
  * machine around it. This is the package's public face (CONTRACT.md).
  */
+import './oracle/index.js';
 export { Machine } from './kernel/machine.js';
 export type { MachineConfig, GpuConfig, MemInfo } from './kernel/machine.js';
 export { Process, UserApi } from './kernel/process.js';

@@ -68,8 +68,10 @@ export class DrmI915Private {
   readonly error_work: WorkStruct;
   /** Rings that hung and wait for the error work. */
   readonly hungRings = new Set<IntelRing>();
-  /** Hooks that must see every object free (userptr keeps its notifier bookkeeping). */
+  /** The scratch page every unbound GTT entry points at. */
   scratchPfn = -1;
+  /** Sanitizers told when a batch starts executing on any ring (read-only). */
+  readonly requestObservers: ((req: import('./intel_ringbuffer.js').DrmI915GemRequest) => void)[] = [];
 
   constructor(
     readonly dev: DrmDevice,
@@ -123,8 +125,8 @@ export class DrmI915Private {
     });
     this.mmInstance = new DrmMm(0, this.config.gttBytes);
     this.ringsInstance = [
-      new IntelRing(this.k.sched, 'rcs', this.gttInstance, this.info.gen, this.dev),
-      new IntelRing(this.k.sched, 'bcs', this.gttInstance, this.info.gen, this.dev),
+      new IntelRing(this.k.sched, 'rcs', this.gttInstance, this.info.gen, this.dev, this.requestObservers),
+      new IntelRing(this.k.sched, 'bcs', this.gttInstance, this.info.gen, this.dev, this.requestObservers),
     ];
     for (const r of this.ringsInstance) spawnRing(r);
     return true;

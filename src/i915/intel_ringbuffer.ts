@@ -61,6 +61,8 @@ export class IntelRing {
     gen: 7 | 8,
     /** The device the ring belongs to. */
     readonly dev: DrmDevice,
+    /** Sanitizers called as a batch starts executing (read-only; shared by the device's rings). */
+    readonly observers: readonly ((req: DrmI915GemRequest) => void)[] = [],
   ) {
     this.hw = new Engine(gtt, { id, gen });
     this.irq_queue = new WaitQueue(sched, `${this.hw.name} irq`, () => (this.task ? [this.task] : []));
@@ -111,6 +113,7 @@ export function* ring_task(ring: IntelRing, onHang: HangHandler, onComplete: () 
       ring.doorbell.leave();
       continue;
     }
+    for (const o of ring.observers) o(req);
     const res = yield* ring.hw.execute(req.batch_start, req.batch_len);
     if (!res.ok) {
       req.fault = res;

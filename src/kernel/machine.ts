@@ -55,6 +55,12 @@ export interface MemInfo {
 
 const DEFAULT_RAM = 512 * 1024 * 1024;
 
+/**
+ * Called for every machine at boot. Layers above kernel/ (the sanitizers of oracle/) register
+ * here, so a machine is watched without kernel/ depending on them.
+ */
+export const machineBootHooks: ((m: Machine) => void)[] = [];
+
 function checkConfig(cfg: MachineConfig): void {
   const bad = (what: string): never => {
     throw new RangeError(`Machine.boot: ${what}`);
@@ -126,6 +132,7 @@ export class Machine {
       notifierSrcu: new SrcuStruct(sched, 'mmu_notifier srcu'),
       mmAllLocks: new Mutex(sched, 'mm_all_locks_mutex'),
       liveMms: new Set(),
+      invalidateObservers: [],
       mmSerial: 0,
     };
     this.system_wq = alloc_workqueue(sched, 'events', cfg.systemWorkers ?? 4);
@@ -142,6 +149,7 @@ export class Machine {
       },
     });
     this.shutdownHooks.push(() => i915_driver_unload(this.i915));
+    for (const hook of machineBootHooks) hook(this);
   }
 
   /** The process whose task is running (drivers' view of current->files). */

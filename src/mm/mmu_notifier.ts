@@ -141,4 +141,6 @@ function* notify(
     s.traceEnd(op, what);
   }
   k.notifierSrcu.srcu_read_unlock(idx);
+  const phase = op === 'invalidate_range_start' ? 'start' : 'end';
+  for (const o of k.invalidateObservers) o(phase, mm, start, end);
 }
