@@ -38,6 +38,7 @@ import {
 } from './i915_gem.js';
 import { i915_vma_unbind } from './i915_gem_gtt.js';
 import { DrmI915GemObject, type I915GemObjectOps } from './i915_gem_object.js';
+import { i915_seqno_passed } from './intel_ringbuffer.js';
 
 /** 3.16: at most this many get-pages workers per object (a 4-bit field). */
 export const I915_GEM_USERPTR_MAX_WORKERS = 15;
@@ -80,7 +81,52 @@ const LATENT = [
 for (const [id, description, invariant] of LATENT)
   registerBug({ id, description, invariant, asMerged: true });
 
-function bug(dp: DrmI915Private, id: (typeof LATENT)[number][0]): boolean {
+/** The changelog's hazards (§7): each switch restores the code before that version's fix. */
+const HISTORIC = [
+  [
+    'v3-no-invalidate',
+    "invalidate_range_start does not drop the object's pages (before v3)",
+    'I-UNMAP / I-COVER',
+  ],
+  [
+    'v4-invalidate-all',
+    'every invalidation cancels every object of the mm, intersecting or not (before v4)',
+    'I-LOCAL',
+  ],
+  [
+    'v11-gup-under-struct-mutex',
+    'get_pages takes mmap_sem and pins pages under struct_mutex (before v11)',
+    'I-ORDER (lockdep: struct_mutex -> mmap_sem)',
+  ],
+  ['v12-bare-mm', 'the object keeps a bare mm pointer, no mm_users reference (before v12)', 'I-MMREF'],
+  [
+    'v13-sync-unregister',
+    'the last object unregisters the notifier synchronously under struct_mutex (before v13)',
+    'no SRCU grace period under struct_mutex',
+  ],
+  [
+    'v14-struct-mutex-lookup',
+    'every invalidation takes struct_mutex, even with no object in range (before v14)',
+    'I-CHEAP',
+  ],
+  [
+    'v15-overlap',
+    'overlapping objects are accepted and the walk resumes after the first object (before v15)',
+    'I-COVER',
+  ],
+  [
+    'v16-worker-race',
+    'invalidate does not cancel the worker token; the worker installs regardless (before v16)',
+    'I-NOSTALE',
+  ],
+  ['v17-no-retire', 'the overlap check runs before retiring completed requests (before v17)', 'I-NOSPURIOUS'],
+] as const;
+for (const [id, description, invariant] of HISTORIC)
+  registerBug({ id, description, invariant, asMerged: false });
+
+type BugId = (typeof LATENT)[number][0] | (typeof HISTORIC)[number][0];
+
+function bug(dp: DrmI915Private, id: BugId): boolean {
   return dp.config.bugs.has(id);
 }
 
@@ -228,7 +274,7 @@ function* cancel_userptr(obj: DrmI915UserptrObject): KGen<number> {
   const dp = to_i915(dev);
   const s = dp.k.sched;
   yield* dev.struct_mutex.lock();
-  obj.userptr.work = null;
+  if (!bug(dp, 'v16-worker-race')) obj.userptr.work = null;
   if (obj.pages) {
     const was = dp.interruptible;
     dp.interruptible = false;
@@ -258,6 +304,16 @@ function* i915_gem_userptr_mn_invalidate_range_start(mn: I915MmuNotifier, start:
   const dp = mn.dp;
   const s = dp.k.sched;
   mn.invalidating.push([start, end]);
+  if (bug(dp, 'v3-no-invalidate')) return;
+  if (bug(dp, 'v14-struct-mutex-lookup')) {
+    // Before v14 the lookup itself was protected by struct_mutex.
+    yield* dp.dev.struct_mutex.lock();
+    dp.dev.struct_mutex.unlock();
+  }
+  if (bug(dp, 'v4-invalidate-all')) {
+    start = 0;
+    end = Number.MAX_SAFE_INTEGER;
+  }
   end -= 1;
   let it: IntervalTreeNode<I915MmuObject> | null = null;
   let next = start;
@@ -318,9 +374,13 @@ function* i915_mmu_notifier_get(dp: DrmI915Private, mm: MmStruct): KGen<I915MmuN
 }
 
 /** __i915_mmu_notifier_destroy(): unhash now, unregister later on a worker holding no locks. */
-function __i915_mmu_notifier_destroy(mmu: I915MmuNotifier): void {
+function* __i915_mmu_notifier_destroy(mmu: I915MmuNotifier): KGen {
   const hash = i915_mmu_notifiers(mmu.dp);
   if (hash.get(mmu.mm) === mmu) hash.delete(mmu.mm);
+  if (bug(mmu.dp, 'v13-sync-unregister')) {
+    yield* __i915_mmu_notifier_destroy_worker(mmu);
+    return;
+  }
   queue_work(mmu.dp.config.system_wq, mmu.work);
 }
 
@@ -334,11 +394,27 @@ function* i915_mmu_notifier_add(mmu: I915MmuNotifier, mn: I915MmuObject): KGen<n
   const dev = mmu.dp.dev;
   let ret = yield* i915_mutex_lock_interruptible(dev);
   if (ret) return ret;
-  yield* i915_gem_retire_requests(mmu.dp);
+  if (!bug(mmu.dp, 'v17-no-retire')) yield* i915_gem_retire_requests(mmu.dp);
   yield* mmu.lock.lock();
-  const it = interval_tree_iter_first(mmu.objects, mn.it.start, mn.it.last);
+  const it = bug(mmu.dp, 'v15-overlap')
+    ? null
+    : interval_tree_iter_first(mmu.objects, mn.it.start, mn.it.last);
   if (it) {
-    ret = it.value.obj.userptr.workers ? -ERRNO.EAGAIN : -ERRNO.EINVAL;
+    const o = it.value.obj;
+    ret = o.userptr.workers ? -ERRNO.EAGAIN : -ERRNO.EINVAL;
+    if (
+      ret === -ERRNO.EINVAL &&
+      o.handle_count === 0 &&
+      o.active &&
+      o.ring &&
+      i915_seqno_passed(o.ring.get_seqno(), o.last_read_seqno)
+    ) {
+      // Sanitizer: the object blocking the range is unreachable and only waits for retirement.
+      mmu.dp.k.sched.report(
+        'invariant',
+        `I-NOSPURIOUS: -EINVAL for [${mn.it.start}, ${mn.it.last}] because of closed, idle ${o.toString()} not yet retired`,
+      );
+    }
   } else {
     interval_tree_insert(mn.it, mmu.objects);
     __i915_mmu_notifier_update_serial(mmu);
@@ -355,7 +431,7 @@ function* i915_mmu_notifier_del(mmu: I915MmuNotifier, mn: I915MmuObject): KGen {
   interval_tree_remove(mn.it, mmu.objects);
   __i915_mmu_notifier_update_serial(mmu);
   mmu.lock.unlock();
-  if (--mmu.count === 0) __i915_mmu_notifier_destroy(mmu);
+  if (--mmu.count === 0) yield* __i915_mmu_notifier_destroy(mmu);
 }
 
 /** i915_gem_userptr_init__mmu_notifier(). */
@@ -396,7 +472,7 @@ function* i915_gem_userptr_init__mmu_notifier(obj: DrmI915UserptrObject, flags: 
   mn.freed = true;
   live(dp).delete(mn);
   yield* dev.struct_mutex.lock();
-  if (--mmu.count === 0) __i915_mmu_notifier_destroy(mmu);
+  if (--mmu.count === 0) yield* __i915_mmu_notifier_destroy(mmu);
   dev.struct_mutex.unlock();
   return ret;
 }
@@ -430,6 +506,29 @@ function* i915_gem_userptr_get_pages(o: DrmI915GemObject): KGen<number> {
   const mm = obj.userptr.mm;
   if (mm && mm === current(dp.k).mm && (bug(dp, 'fast-gup-during-invalidate') || !range_invalidating(obj))) {
     pinned = __get_user_pages_fast(mm, obj.userptr.ptr, num_pages, !obj.userptr.read_only, pvec);
+  }
+  if (pinned < num_pages && mm && bug(dp, 'v11-gup-under-struct-mutex')) {
+    // Before v11: pin the pages right here, taking mmap_sem under struct_mutex.
+    release_user_pages(ram, pvec.splice(0), false);
+    yield* mm.mmap_sem.down_read();
+    let r = 0;
+    while (pvec.length < num_pages) {
+      r = yield* get_user_pages(
+        mm,
+        obj.userptr.ptr + pvec.length * PAGE_SIZE,
+        num_pages - pvec.length,
+        true,
+        false,
+        pvec,
+      );
+      if (r < 0) break;
+    }
+    mm.mmap_sem.up_read();
+    if (r < 0) {
+      release_user_pages(ram, pvec, false);
+      return r;
+    }
+    return st_set_pages(obj, pvec);
   }
   let ret: number;
   if (pinned < num_pages) {
@@ -482,7 +581,7 @@ function* __i915_gem_userptr_get_pages_worker(work: GetPagesWork): KGen {
   if (num_pages === 0) ret = 0;
   mm.mmap_sem.up_read();
   yield* dev.struct_mutex.lock();
-  const ours = obj.userptr.work === work;
+  const ours = obj.userptr.work === work || bug(dp, 'v16-worker-race');
   if (!ours) {
     ret = 0;
   } else if (pinned === num_pages) {
@@ -525,7 +624,9 @@ function* i915_gem_userptr_release(o: DrmI915GemObject): KGen {
     obj.userptr.mn = null;
   }
   const mm = obj.userptr.mm;
-  if (mm) {
+  if (mm && bug(dp, 'v12-bare-mm')) {
+    obj.userptr.mm = null;
+  } else if (mm) {
     obj.userptr.mm = null;
     if (bug(dp, 'mmput-under-struct-mutex')) {
       yield* mmput(mm);
@@ -575,7 +676,7 @@ export function* i915_gem_userptr_ioctl(dev: DrmDevice, data: Uint8Array, file: 
   obj.userptr.ptr = Number(ptr);
   obj.userptr.read_only = false;
   let ret = -ERRNO.ENOMEM;
-  obj.userptr.mm = get_task_mm(current(dp.k));
+  obj.userptr.mm = bug(dp, 'v12-bare-mm') ? current(dp.k).mm : get_task_mm(current(dp.k));
   if (obj.userptr.mm) ret = yield* i915_gem_userptr_init__mmu_notifier(obj, args.flags);
   let handle = 0;
   if (ret === 0) {

@@ -91,10 +91,16 @@ export interface MmKernel {
   /** Every mm ever created and not yet freed (leak checks). */
   liveMms: Set<MmStruct>;
   /**
-   * Sanitizers watching invalidations: called after every notifier's invalidate_range_start
-   * (or _end) for [start, end) has returned. They read state and never change it.
+   * Sanitizers watching invalidations: called before the notifiers' invalidate_range_start
+   * ('pre-start') and after every one of them (or of _end) for [start, end) has returned. They
+   * read state and never change it.
    */
-  invalidateObservers: ((op: 'start' | 'end', mm: MmStruct, start: number, end: number) => void)[];
+  invalidateObservers: ((
+    op: 'pre-start' | 'start' | 'end',
+    mm: MmStruct,
+    start: number,
+    end: number,
+  ) => void)[];
   /** Last mm number handed out (deterministic per machine). */
   mmSerial: number;
 }

@@ -128,6 +128,7 @@ function* notify(
 ): KGen {
   const k = mm.k;
   const s = k.sched;
+  if (op === 'invalidate_range_start') for (const o of k.invalidateObservers) o('pre-start', mm, start, end);
   const idx = k.notifierSrcu.read_lock();
   // An RCU list walk: a notifier unlinked meanwhile may still be called (hence unregister's
   // grace period), which the snapshot reproduces.

@@ -4,6 +4,7 @@ import { type DrmI915UserptrObject, i915_mmu_notifiers, is_userptr } from '../i9
 import type { DrmI915GemRequest } from '../i915/intel_ringbuffer.js';
 import type { Machine } from '../kernel/machine.js';
 import type { MmStruct } from '../mm/mm_types.js';
+import type { Task } from '../sched/task.js';
 import { pte_pfn } from '../mm/mm_types.js';
 
 /**
@@ -21,11 +22,52 @@ export function installCoherence(m: Machine): void {
   const report = (message: string): void => {
     m.sched.report('coherence', message);
   };
+  const invariant = (message: string): void => {
+    m.sched.report('invariant', message);
+  };
 
+  /** Per invalidation in flight (by task): what held pages outside the range, SM acquisitions. */
+  const pending = new Map<Task, { outside: DrmI915UserptrObject[]; sm: number }[]>();
   m.k.invalidateObservers.push((phase, mm, start, end) => {
-    if (phase !== 'start') return;
     const mmu = i915_mmu_notifiers(dp).get(mm);
-    if (!mmu) return;
+    const t = m.sched.current;
+    if (!mmu || !t) return;
+    if (phase === 'pre-start') {
+      const outside: DrmI915UserptrObject[] = [];
+      for (const node of mmu.objects) {
+        const o = node.value.obj;
+        const a = o.userptr.ptr;
+        if (o.pages && (a + o.size <= start || a >= end)) outside.push(o);
+      }
+      const list = pending.get(t) ?? [];
+      list.push({ outside, sm: dp.dev.struct_mutex.acquisitions.get(t) ?? 0 });
+      pending.set(t, list);
+      return;
+    }
+    if (phase !== 'start') return;
+    const snap = pending.get(t)?.pop();
+    if (snap) {
+      // I-LOCAL: objects outside the range keep their pages (unless another invalidation hit them).
+      for (const o of snap.outside) {
+        const a = o.userptr.ptr;
+        const hitElsewhere = o.userptr.mn?.mmu.invalidating.some(
+          ([s, e]) => s < a + o.size && a < e && (s !== start || e !== end),
+        );
+        if (!o.pages && !o.freed && !hitElsewhere) {
+          invariant(
+            `I-LOCAL: invalidate_range_start [${hex(start)}, ${hex(end)}) of mm ${mm.id} dropped the pages of ${o.toString()} [${hex(a)}, ${hex(a + o.size)}), which it does not intersect`,
+          );
+        }
+      }
+      // I-CHEAP: with nothing in range no sleeping driver lock may be taken.
+      const first = interval_tree_iter_first(mmu.objects, start, end - 1);
+      const took = (dp.dev.struct_mutex.acquisitions.get(t) ?? 0) > snap.sm;
+      if (!first && took) {
+        invariant(
+          `I-CHEAP: invalidate_range_start [${hex(start)}, ${hex(end)}) of mm ${mm.id} took struct_mutex with no userptr object in range`,
+        );
+      }
+    }
     for (
       let it = interval_tree_iter_first(mmu.objects, start, end - 1);
       it;

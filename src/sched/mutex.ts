@@ -6,6 +6,8 @@ import { WaitQueue } from './waitqueue.js';
 /** struct mutex: one owner, sleeping waiters, lockdep-checked. */
 export class Mutex implements Waitable {
   owner: Task | null = null;
+  /** Acquisitions per task (read by sanitizers: "did this task take the lock meanwhile?"). */
+  readonly acquisitions = new WeakMap<Task, number>();
   private readonly waiters: WaitQueue;
 
   constructor(
@@ -38,6 +40,7 @@ export class Mutex implements Waitable {
       this.waiters.leave();
     }
     this.owner = t;
+    this.acquisitions.set(t, (this.acquisitions.get(t) ?? 0) + 1);
     return 0;
   }
 
@@ -57,6 +60,7 @@ export class Mutex implements Waitable {
     const t = s.cur();
     if (this.owner) return 0;
     this.owner = t;
+    this.acquisitions.set(t, (this.acquisitions.get(t) ?? 0) + 1);
     s.lock_acquire(this, this.cls, this.name, { trylock: true });
     return 1;
   }
