@@ -49,33 +49,25 @@ const LATENT = [
   [
     'dying-object-ref',
     'invalidate takes a plain reference on an object whose refcount already reached zero',
-    'I-UAF: no object is used after its last reference',
+    'no use after free',
   ],
   [
     'serial-zero',
     'a fresh notifier starts with serial 0, so an early invalidation follows a NULL cached iterator',
-    'no NULL dereference in invalidate_range_start',
+    'no NULL dereference',
   ],
   [
     'token-clobber',
     "a superseded get-pages worker overwrites the newer worker's token with NULL",
-    "I-PROGRESS: a pending worker's result is not discarded",
+    'I-PROGRESS',
   ],
-  ['mmu-object-leak', 'release never frees the i915_mmu_object', 'no kernel allocation outlives its object'],
-  [
-    'mmput-under-struct-mutex',
-    "the object's last mmput runs exit_mmap under struct_mutex",
-    'I-ORDER: no exit_mmap (or mmap_sem) under struct_mutex',
-  ],
-  [
-    'zero-size',
-    'user_size 0 is accepted, giving an inverted interval [ptr, ptr-1]',
-    'obj.size > 0 for every userptr',
-  ],
+  ['mmu-object-leak', 'release never frees the i915_mmu_object', 'no leak'],
+  ['mmput-under-struct-mutex', "the object's last mmput runs exit_mmap under struct_mutex", 'I-ORDER'],
+  ['zero-size', 'user_size 0 is accepted, giving an inverted interval [ptr, ptr-1]', 'obj.size > 0'],
   [
     'fast-gup-during-invalidate',
     'the lockless fast path may pin pages between invalidate_range_start and the PTE change',
-    'I-NOSTALE: no page is pinned from a range being invalidated',
+    'I-NOSTALE',
   ],
 ] as const;
 for (const [id, description, invariant] of LATENT)
@@ -96,13 +88,13 @@ const HISTORIC = [
   [
     'v11-gup-under-struct-mutex',
     'get_pages takes mmap_sem and pins pages under struct_mutex (before v11)',
-    'I-ORDER (lockdep: struct_mutex -> mmap_sem)',
+    'I-ORDER',
   ],
   ['v12-bare-mm', 'the object keeps a bare mm pointer, no mm_users reference (before v12)', 'I-MMREF'],
   [
     'v13-sync-unregister',
     'the last object unregisters the notifier synchronously under struct_mutex (before v13)',
-    'no SRCU grace period under struct_mutex',
+    'no SRCU wait under struct_mutex',
   ],
   [
     'v14-struct-mutex-lookup',
