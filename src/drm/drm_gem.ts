@@ -10,7 +10,7 @@ import { unlink_file_vma, vma_link_file } from './address_space.js';
 import { type DmaBuf, type DmaBufAttachment, dma_buf_put } from './dma_buf.js';
 import { DRIVER_GEM, DRIVER_PRIME, type DrmDevice, drm_core_check_feature } from './drm_device.js';
 import { DrmFile } from './drm_file.js';
-import { drm_prime_remove_buf_handle } from './drm_prime.js';
+import { drm_prime_remove_buf_handle_locked } from './drm_prime.js';
 import {
   DrmVmaOffsetNode,
   drm_vma_node_allow,
@@ -258,10 +258,23 @@ export function* drm_gem_handle_create(file_priv: DrmFile, obj: DrmGemObject): K
   return yield* drm_gem_handle_create_tail(file_priv, obj);
 }
 
-/** drm_gem_remove_prime_handles(): forget the file's dma-buf cache entries for `obj`. */
+/**
+ * drm_gem_remove_prime_handles(): forget the file's dma-buf cache entries for `obj`. May sleep.
+ *
+ * `obj.dma_buf` is read under prime.lock, as 3.16 does: an export that looked the handle up
+ * before it left the table holds prime.lock until it has set `obj.dma_buf` and recorded the pair,
+ * so waiting for the lock and then reading sees that pair; an export that takes the lock later
+ * no longer finds the handle. Read before taking the lock, the check could see `dma_buf` still
+ * null while such an export was in flight, and the pair it recorded (with its dma-buf reference,
+ * which holds the object) would outlive the handle. The cache cannot go meanwhile: the handle's
+ * count is not dropped yet. (Imports set `obj.dma_buf` too, so `import_attach` needs no check.)
+ */
 function* drm_gem_remove_prime_handles(obj: DrmGemObject, file_priv: DrmFile): KGen {
-  if (obj.import_attach) yield* drm_prime_remove_buf_handle(file_priv.prime, obj.import_attach.dmabuf);
-  if (obj.dma_buf) yield* drm_prime_remove_buf_handle(file_priv.prime, obj.dma_buf);
+  const prime = file_priv.prime;
+  yield* prime.lock.lock();
+  const puts = obj.dma_buf ? drm_prime_remove_buf_handle_locked(prime, obj.dma_buf) : [];
+  prime.lock.unlock();
+  for (const d of puts) yield* dma_buf_put(d);
 }
 
 /** The part of deleting a handle after it left the table (drm_gem_object_release_handle). */

@@ -109,14 +109,6 @@ export function drm_prime_remove_buf_handle_locked(
   return puts;
 }
 
-/** drm_prime_remove_buf_handle(): as above, taking prime.lock. May sleep. */
-export function* drm_prime_remove_buf_handle(prime_fpriv: DrmPrimeFilePrivate, dma_buf: DmaBuf): KGen {
-  yield* prime_fpriv.lock.lock();
-  const puts = drm_prime_remove_buf_handle_locked(prime_fpriv, dma_buf);
-  prime_fpriv.lock.unlock();
-  for (const d of puts) yield* dma_buf_put(d);
-}
-
 // --- the generic GEM dma-buf ----------------------------------------------------------------------
 
 /** drm_gem_dmabuf_release(): the dma-buf's object reference goes (drivers reuse it). */
