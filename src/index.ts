@@ -17,3 +17,4 @@ export type { TraceEvent, TraceSink } from './trace/events.js';
 export { MemorySink } from './trace/events.js';
 export * as trace from './trace/index.js';
 export * as uapi from './uapi/index.js';
+export * as user from './user/index.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrnoError } from '../kernel/errors.js';
 import { Machine } from '../kernel/machine.js';
-import { Process } from '../kernel/process.js';
+import { Process, ThreadStruct } from '../kernel/process.js';
 import { fdget, install_file } from '../kernel/syscalls.js';
 import { current } from '../mm/current.js';
 import { File } from '../mm/file.js';
@@ -205,7 +205,8 @@ function boot(seed = SEED): Rig {
   const dev = drm_dev_alloc(m.k, driver);
   // What the machine does: dma-buf fds go into (and come from) the calling process's table.
   const caller = (): Process => {
-    const p = current(m.k);
+    const c = current(m.k);
+    const p = c instanceof ThreadStruct ? c.proc : c;
     if (!(p instanceof Process)) throw new Error('not in a process');
     return p;
   };

@@ -18,12 +18,18 @@ import {
   DRM_UNLOCKED,
   drm_ioctl_table,
 } from '../drm/drm_ioctl.js';
-import { drm_gem_prime_export, drm_gem_prime_import } from '../drm/drm_prime.js';
+import {
+  drm_gem_prime_export,
+  drm_gem_prime_fd_to_handle,
+  drm_gem_prime_handle_to_fd,
+  drm_gem_prime_import,
+} from '../drm/drm_prime.js';
+import { i915_gem_vm_ops } from './i915_gem_fault.js';
 import type { DmaBuf } from '../drm/dma_buf.js';
 import type { CharDevice } from '../mm/current.js';
 import { current } from '../mm/current.js';
 import type { File } from '../mm/file.js';
-import type { MmKernel, VmOperations } from '../mm/mm_types.js';
+import type { MmKernel } from '../mm/mm_types.js';
 import { copy_to_user } from '../mm/uaccess.js';
 import type { KGen } from '../sched/task.js';
 import type { Workqueue } from '../sched/workqueue.js';
@@ -47,21 +53,11 @@ import { i915_error_work_func, i915_handle_error } from './i915_gpu_error.js';
 import { ring_task } from './intel_ringbuffer.js';
 import { i915_gem_userptr_ioctl, i915_gem_userptr_unload_check } from './i915_gem_userptr.js';
 
-/** Hooks the driver may add (the userptr notifier bookkeeping, the GTT fault handler). */
-export interface I915Extensions {
-  /** vm_operations of GTT mmaps (i915_gem_fault), set by the module that implements it. */
-  gem_vm_ops: VmOperations | null;
-  /** Called from getparam for params other modules answer; undefined: unknown. */
-  getparam: ((dp: DrmI915Private, param: number) => number | undefined)[];
-}
-
-export const i915_extensions: I915Extensions = { gem_vm_ops: null, getparam: [] };
-
 /** DRM_IOCTL_I915_GETPARAM (3.16's set, plus MMAP_VERSION for the v2 mmap struct). */
 export function* i915_getparam(dev: DrmDevice, data: Uint8Array, _file: DrmFile): KGen<number> {
   const dp = to_i915(dev);
   const args = uapi.drm_i915_getparam.decode(data);
-  let value: number | undefined;
+  let value: number;
   switch (args.param) {
     case uapi.I915_PARAM_IRQ_ACTIVE:
     case uapi.I915_PARAM_ALLOW_BATCHBUFFER:
@@ -107,11 +103,7 @@ export function* i915_getparam(dev: DrmDevice, data: Uint8Array, _file: DrmFile)
       value = current(dp.k).capable(21) ? 1 : 0;
       break;
     default:
-      for (const f of i915_extensions.getparam) {
-        value = f(dp, args.param);
-        if (value !== undefined) break;
-      }
-      if (value === undefined) return -ERRNO.EINVAL;
+      return -ERRNO.EINVAL;
   }
   const mm = current(dp.k).mm;
   const out = new Uint8Array(4);
@@ -199,10 +191,9 @@ export function i915_driver_load(k: MmKernel, opts: I915LoadOptions): DrmI915Pri
       return ok ? 0 : -ERRNO.ENOMEM;
     },
     gem_free_object: i915_gem_free_object,
-    get gem_vm_ops(): VmOperations | null {
-      const ext = i915_extensions.gem_vm_ops;
-      return ext ? { ...ext, open: drm_gem_vm_open, close: drm_gem_vm_close } : null;
-    },
+    gem_vm_ops: { ...i915_gem_vm_ops, open: drm_gem_vm_open, close: drm_gem_vm_close },
+    prime_handle_to_fd: drm_gem_prime_handle_to_fd,
+    prime_fd_to_handle: drm_gem_prime_fd_to_handle,
     gem_prime_export: i915_gem_prime_export,
     gem_prime_import: drm_gem_prime_import,
   };

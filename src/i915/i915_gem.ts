@@ -28,6 +28,7 @@ import {
 } from './i915_gem_object.js';
 import { DrmI915GemRequest, type IntelRing, i915_seqno_passed } from './intel_ringbuffer.js';
 import { i915_vma_unbind } from './i915_gem_gtt.js';
+import { i915_gem_purge } from './i915_gem_shrinker.js';
 
 // --- pages ------------------------------------------------------------------------------------
 
@@ -41,7 +42,12 @@ export const i915_gem_object_ops: I915GemObjectOps = {
     const pages: number[] = [];
     const n = obj.size / PAGE_SIZE;
     for (let i = 0; i < n; i++) {
-      const pfn = shmem.shmem_getpage(i);
+      let pfn = shmem.shmem_getpage(i);
+      if (pfn === -ERRNO.ENOMEM) {
+        // Out of memory: reap our own purgeable objects and try once more (3.16 get_pages_gtt).
+        yield* i915_gem_purge(to_i915(obj.dev), n);
+        pfn = shmem.shmem_getpage(i);
+      }
       if (pfn < 0) {
         for (const p of pages) ram.put_page(p);
         return -ERRNO.ENOMEM;
@@ -90,9 +96,14 @@ export function* i915_gem_object_put_pages(obj: DrmI915GemObject): KGen<number> 
   return 0;
 }
 
-/** i915_gem_object_truncate(): a purgeable object loses its backing storage for good. */
+/**
+ * i915_gem_object_truncate(): a purgeable object loses its mmap offset and its backing storage
+ * for good; only an object with a shmem file becomes PURGED (3.16).
+ */
 export function i915_gem_object_truncate(obj: DrmI915GemObject): void {
-  const shmem = obj.filp?.private_data;
+  drm_gem_free_mmap_offset(obj);
+  if (!obj.filp) return;
+  const shmem = obj.filp.private_data;
   if (shmem instanceof ShmemObject) shmem.truncate();
   obj.madv = uapi.__I915_MADV_PURGED;
 }
@@ -258,6 +269,7 @@ function* i915_gem_object_move_to_inactive(obj: DrmI915GemObject): KGen {
   obj.ring = null;
   obj.last_read_seqno = 0;
   obj.last_write_seqno = 0;
+  obj.write_domain = 0;
   obj.active = false;
   yield* drm_gem_object_unreference(obj);
 }
