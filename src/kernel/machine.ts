@@ -248,8 +248,13 @@ export class Machine {
     if (!this.shutDown) {
       this.shutDown = true;
       const s = this.sched;
+      // Every process exits, then all work they left (workers, GPU, deferred releases) drains,
+      // and only then do drivers unload and check for leaks.
       const reaper = s.spawn('shutdown', 'kthread', this.shutdownTask());
       s.runUntil(() => reaper.done);
+      s.runIdle();
+      const unload = s.spawn('unload', 'kthread', this.unloadTask());
+      s.runUntil(() => unload.done);
       s.runIdle();
       this.leakChecks();
     }
@@ -260,6 +265,9 @@ export class Machine {
     for (const p of [...this.processes.values()].sort((a, b) => a.pid - b.pid)) {
       yield* sys.do_exit(p, 137);
     }
+  }
+
+  private *unloadTask(): KGen {
     for (const hook of this.shutdownHooks) yield* hook();
   }
 

@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import { type Finding, KernelBugError, Machine, type Process, uapi, user } from '../src/index.js';
+
+/**
+ * Each historic bug switch, driven through its scenario: with the switch on, the finding it
+ * causes; with it off, the same program runs clean.
+ */
+
+const SEED = Number(process.env.SEED ?? 2);
+const RW = uapi.PROT_READ | uapi.PROT_WRITE;
+const ANON = uapi.MAP_PRIVATE | uapi.MAP_ANONYMOUS;
+const PAGE = 4096;
+
+function userptr(p: Process, fd: number, ptr: number, size: number, flags = 0): number {
+  const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: ptr, user_size: size, flags });
+  p.drmIoctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
+  return uapi.drm_i915_gem_userptr.decode(b).handle;
+}
+
+/** Fill `pages` pages of `dst` on the blitter (pitch one page) and wait: the object gets pages. */
+function fill(p: Process, fd: number, dst: number, pages: number, color = 0x5a5a5a5a): void {
+  const b = new user.BlitBatch(7).fill({ dst, color, x2: PAGE / 4, y2: pages, pitch: PAGE }).end();
+  const batch = user.gem_create(p, fd, PAGE);
+  user.gem_write(p, fd, batch, 0, b.bytes());
+  user.execbuf(p, fd, {
+    objects: [{ handle: dst }],
+    batch: { handle: batch, len: 0, relocs: b.relocs },
+    ring: 'blt',
+  });
+  user.gem_wait(p, fd, dst);
+  user.gem_close(p, fd, batch);
+}
+
+function kinds(fs: Finding[]): string[] {
+  return fs.map((f) => `${f.kind}: ${f.message.split(':')[0]!}`);
+}
+
+interface Rig {
+  m: Machine;
+  p: Process;
+  fd: number;
+}
+
+function rig(bugs: string[], uid = 1000): Rig {
+  const m = Machine.boot({ seed: SEED, bugs });
+  const p = m.spawn({ uid });
+  return { m, p, fd: p.open('/dev/dri/card0') };
+}
+
+/** Runs `scenario` with and without `id`; returns the findings of each. */
+function both(id: string, scenario: (r: Rig) => void, uid = 1000): { on: Finding[]; off: Finding[] } {
+  const run = (bugs: string[]): Finding[] => {
+    const r = rig(bugs, uid);
+    try {
+      scenario(r);
+    } catch (e) {
+      if (!(e instanceof KernelBugError)) throw e;
+    }
+    return r.m.shutdown();
+  };
+  return { on: run([id]), off: run([]) };
+}
+
+describe(`historic bug switches (seed ${SEED})`, () => {
+  it('v3-no-invalidate: munmap returns while the object still holds the pages (I-COVER)', () => {
+    const { on, off } = both('v3-no-invalidate', ({ p, fd }) => {
+      const a = p.mmap(0, 4 * PAGE, RW, ANON);
+      p.write(a, new Uint8Array(4 * PAGE));
+      fill(p, fd, userptr(p, fd, a, 4 * PAGE), 4);
+      p.munmap(a, 4 * PAGE);
+    });
+    expect(kinds(on)).toContain('coherence: I-COVER');
+    expect(off).toEqual([]);
+  });
+
+  it('v15-overlap: an object inside another keeps its pages after munmap (I-COVER)', () => {
+    let created = 0;
+    const { on, off } = both('v15-overlap', ({ p, fd }) => {
+      const a = p.mmap(0, 4 * PAGE, RW, ANON);
+      p.write(a, new Uint8Array(4 * PAGE));
+      const outer = userptr(p, fd, a, 3 * PAGE);
+      let inner = 0;
+      try {
+        inner = userptr(p, fd, a + PAGE, PAGE);
+        created++;
+      } catch (e) {
+        expect((e as { code: string }).code).toBe('EINVAL');
+      }
+      fill(p, fd, outer, 3);
+      if (inner) fill(p, fd, inner, 1);
+      p.munmap(a, 4 * PAGE);
+    });
+    expect(created).toBe(1); // only with the switch on
+    expect(kinds(on)).toContain('coherence: I-COVER');
+    expect(off).toEqual([]);
+  });
+
+  it('v4-invalidate-all: unmapping one buffer drops the pages of another (I-LOCAL)', () => {
+    const { on, off } = both('v4-invalidate-all', ({ p, fd }) => {
+      const a = p.mmap(0, PAGE, RW, ANON);
+      const b = p.mmap(0, PAGE, RW, ANON);
+      p.write(a, new Uint8Array(PAGE));
+      p.write(b, new Uint8Array(PAGE));
+      fill(p, fd, userptr(p, fd, a, PAGE), 1);
+      fill(p, fd, userptr(p, fd, b, PAGE), 1);
+      p.munmap(a, PAGE);
+    });
+    expect(kinds(on)).toContain('invariant: I-LOCAL');
+    expect(off).toEqual([]);
+  });
+
+  it('v14-struct-mutex-lookup: an unrelated munmap takes struct_mutex (I-CHEAP)', () => {
+    const { on, off } = both('v14-struct-mutex-lookup', ({ p, fd }) => {
+      const a = p.mmap(0, PAGE, RW, ANON);
+      userptr(p, fd, a, PAGE);
+      const other = p.mmap(0, PAGE, RW, ANON);
+      p.write(other, [1]);
+      p.munmap(other, PAGE);
+    });
+    expect(kinds(on)).toContain('invariant: I-CHEAP');
+    expect(off).toEqual([]);
+  });
+
+  it('v11-gup-under-struct-mutex: pinning under struct_mutex inverts the lock order (lockdep)', () => {
+    const { on, off } = both('v11-gup-under-struct-mutex', ({ p, fd }) => {
+      const a = p.mmap(0, 2 * PAGE, RW, ANON); // not resident: the slow path pins
+      const h = userptr(p, fd, a, 2 * PAGE);
+      fill(p, fd, h, 2);
+      p.munmap(a, 2 * PAGE); // mmap_sem -> struct_mutex in the callback
+    });
+    expect(kinds(on).some((k) => k.startsWith('lockdep: possible circular locking dependency'))).toBe(true);
+    expect(off).toEqual([]);
+  });
+
+  it("v12-bare-mm: a worker uses the creator's mm after the creator exited (use-after-free)", () => {
+    const { on, off } = both(
+      'v12-bare-mm',
+      ({ p, fd }) => {
+        const a = p.mmap(0, PAGE, RW, ANON);
+        const h = userptr(p, fd, a, PAGE, uapi.I915_USERPTR_UNSYNCHRONIZED);
+        const child = p.fork(); // shares the DRM file and the handle
+        p.exit();
+        try {
+          fill(child, fd, h, 1); // not the creator's mm: a worker does the gup
+        } catch (e) {
+          expect((e as { code?: string }).code).toBe('EFAULT');
+        }
+        child.exit();
+      },
+      0,
+    );
+    expect(kinds(on)).toContain('use-after-free: get_user_pages on freed mm 1');
+    expect(off).toEqual([]);
+  });
+
+  it('mmput-under-struct-mutex (§8.5): exit with a GTT mmap self-deadlocks on struct_mutex', () => {
+    const { on, off } = both('mmput-under-struct-mutex', ({ p, fd }) => {
+      const a = p.mmap(0, PAGE, RW, ANON);
+      userptr(p, fd, a, PAGE);
+      // A GTT mmap through a second file, holding the last reference of its object.
+      const fd2 = p.open('/dev/dri/card0');
+      const bo = user.gem_create(p, fd2, PAGE);
+      const g = user.gem_mmap__gtt(p, fd2, bo, PAGE, RW);
+      p.write(g, [1]);
+      user.gem_close(p, fd2, bo);
+      p.exit(); // closing fd frees the userptr under struct_mutex; its mmput unmaps the GTT mmap
+    });
+    expect(kinds(on)).toContain('deadlock: deadlock');
+    expect(off).toEqual([]);
+  });
+
+  it('zero-size (§8.6): a zero-sized object inserts an inverted interval (BUG)', () => {
+    const { on, off } = both('zero-size', ({ p, fd }) => {
+      const a = p.mmap(0, PAGE, RW, ANON);
+      try {
+        userptr(p, fd, a, 0);
+      } catch (e) {
+        if (!(e instanceof KernelBugError)) expect((e as { code: string }).code).toBe('EINVAL');
+        else throw e;
+      }
+    });
+    expect(kinds(on).some((k) => k.startsWith('BUG: interval_tree_insert of the inverted interval'))).toBe(
+      true,
+    );
+    expect(off).toEqual([]);
+  });
+
+  it('mmu-object-leak (§8.4): the i915_mmu_object outlives its object', () => {
+    const { on, off } = both('mmu-object-leak', ({ p, fd }) => {
+      const a = p.mmap(0, PAGE, RW, ANON);
+      user.gem_close(p, fd, userptr(p, fd, a, PAGE));
+    });
+    expect(kinds(on)).toContain('leak: 1 i915_mmu_object allocations never freed');
+    expect(off).toEqual([]);
+  });
+});
