@@ -1,16 +1,10 @@
 /**
  * EXECBUFFER2 through the public ABI: byte structs from `uapi`, real request numbers, user
- * memory for every pointer, results observed through the GPU's own writes.
- *
- * The one exception is `gemRead` / `gemWrite` below: until PREAD/PWRITE exist (they belong to
- * i915_gem_ioctls.ts), they fall back to a WHITE-BOX access to the object's backing pages. They
- * use the real ioctls as soon as the driver answers them.
+ * memory for every pointer; batches go in with PWRITE, results come back with PREAD; data is
+ * produced by the GPU itself (XY_COLOR_BLT, MI_STORE_DWORD_IMM) and moved by XY_SRC_COPY_BLT.
  */
 import { describe, expect, it } from 'vitest';
 import { ErrnoError, Machine, type Process, uapi } from '../src/index.js';
-import type { DrmFile } from '../src/drm/drm_file.js';
-import type { DrmI915GemObject } from '../src/i915/i915_gem_object.js';
-import { ShmemObject } from '../src/mm/shmem.js';
 
 type Gen = 7 | 8;
 
@@ -187,52 +181,20 @@ class Client {
   }
 }
 
-// --- PREAD / PWRITE, or white-box page access until they exist ------------------------------------
-
-function hasIoctl(c: Client, request: number): boolean {
-  const arg = uapi.drm_i915_gem_pread.encode({ handle: 0x7fffffff, size: 0 });
-  return code(() => c.p.ioctl(c.fd, request, arg)) !== 'EINVAL';
-}
-
-/** WHITE-BOX: the frame backing page `page` of the object (shmem's page if not yet acquired). */
-function whiteboxFrame(c: Client, handle: number, page: number): Uint8Array {
-  const file = c.p.files[c.fd]!.private_data as DrmFile;
-  const obj = file.object_idr.find(handle) as DrmI915GemObject;
-  const pfn = obj.pages ? obj.pages[page]! : (obj.filp!.private_data as ShmemObject).shmem_getpage(page);
-  return c.m.ram.frame(pfn);
-}
+// --- PREAD / PWRITE ----------------------------------------------------------------------------------
 
 function gemWrite(c: Client, handle: number, offset: number, bytes: Uint8Array): void {
-  if (hasIoctl(c, uapi.DRM_IOCTL_I915_GEM_PWRITE)) {
-    const data = c.alloc(bytes.length);
-    c.p.write(data, bytes);
-    const arg = uapi.drm_i915_gem_pwrite.encode({ handle, offset, size: bytes.length, data_ptr: data });
-    c.p.ioctl(c.fd, uapi.DRM_IOCTL_I915_GEM_PWRITE, arg);
-    return;
-  }
-  for (let done = 0; done < bytes.length;) {
-    const at = offset + done;
-    const n = Math.min(4096 - (at % 4096), bytes.length - done);
-    whiteboxFrame(c, handle, Math.floor(at / 4096)).set(bytes.subarray(done, done + n), at % 4096);
-    done += n;
-  }
+  const data = c.alloc(bytes.length);
+  c.p.write(data, bytes);
+  const arg = uapi.drm_i915_gem_pwrite.encode({ handle, offset, size: bytes.length, data_ptr: data });
+  c.p.ioctl(c.fd, uapi.DRM_IOCTL_I915_GEM_PWRITE, arg);
 }
 
 function gemRead(c: Client, handle: number, offset: number, len: number): Uint8Array {
-  if (hasIoctl(c, uapi.DRM_IOCTL_I915_GEM_PREAD)) {
-    const data = c.alloc(len);
-    const arg = uapi.drm_i915_gem_pread.encode({ handle, offset, size: len, data_ptr: data });
-    c.p.ioctl(c.fd, uapi.DRM_IOCTL_I915_GEM_PREAD, arg);
-    return c.p.read(data, len);
-  }
-  const out = new Uint8Array(len);
-  for (let done = 0; done < len;) {
-    const at = offset + done;
-    const n = Math.min(4096 - (at % 4096), len - done);
-    out.set(whiteboxFrame(c, handle, Math.floor(at / 4096)).subarray(at % 4096, (at % 4096) + n), done);
-    done += n;
-  }
-  return out;
+  const data = c.alloc(len);
+  const arg = uapi.drm_i915_gem_pread.encode({ handle, offset, size: len, data_ptr: data });
+  c.p.ioctl(c.fd, uapi.DRM_IOCTL_I915_GEM_PREAD, arg);
+  return c.p.read(data, len);
 }
 
 /** -1 when equal, else the first differing byte offset (toEqual on MiB arrays is slow). */

@@ -425,6 +425,25 @@ export function* i915_mutex_lock_interruptible(dev: DrmDevice): KGen<number> {
   return yield* dev.struct_mutex.lock_interruptible();
 }
 
+/**
+ * The opening of most GEM ioctls: struct_mutex (interruptibly), then the handle's object with a
+ * reference. Returns the object with the lock held, or -errno (-ENOENT) with it released.
+ */
+export function* i915_gem_object_lookup_locked(
+  dev: DrmDevice,
+  file: DrmFile,
+  handle: number,
+): KGen<DrmI915GemObject | number> {
+  const ret = yield* i915_mutex_lock_interruptible(dev);
+  if (ret) return ret;
+  const gem = drm_gem_object_lookup(dev, file, handle);
+  if (!gem) {
+    dev.struct_mutex.unlock();
+    return -ERRNO.ENOENT;
+  }
+  return to_intel_bo(gem);
+}
+
 /** i915_gem_object_flush_active(): retire what has completed so `active` is current. */
 export function* i915_gem_object_flush_active(obj: DrmI915GemObject): KGen<number> {
   if (obj.active && obj.ring) yield* i915_gem_retire_requests_ring(obj.ring);
@@ -436,15 +455,9 @@ export function* i915_gem_object_flush_active(obj: DrmI915GemObject): KGen<numbe
 /** DRM_IOCTL_I915_GEM_BUSY. */
 export function* i915_gem_busy_ioctl(dev: DrmDevice, data: Uint8Array, file: DrmFile): KGen<number> {
   const args = uapi.drm_i915_gem_busy.decode(data);
-  let ret = yield* i915_mutex_lock_interruptible(dev);
-  if (ret) return ret;
-  const gem = drm_gem_object_lookup(dev, file, args.handle);
-  if (!gem) {
-    dev.struct_mutex.unlock();
-    return -ERRNO.ENOENT;
-  }
-  const obj = to_intel_bo(gem);
-  ret = yield* i915_gem_object_flush_active(obj);
+  const obj = yield* i915_gem_object_lookup_locked(dev, file, args.handle);
+  if (typeof obj === 'number') return obj;
+  const ret = yield* i915_gem_object_flush_active(obj);
   let busy = obj.active ? 1 : 0;
   if (obj.ring) busy |= obj.ring.flag << 16;
   uapi.drm_i915_gem_busy.encode({ ...args, busy }, data);
@@ -458,15 +471,9 @@ export function* i915_gem_wait_ioctl(dev: DrmDevice, data: Uint8Array, file: Drm
   const args = uapi.drm_i915_gem_wait.decode(data);
   if (args.flags !== 0) return -ERRNO.EINVAL;
   const dp = to_i915(dev);
-  let ret = yield* i915_mutex_lock_interruptible(dev);
-  if (ret) return ret;
-  const gem = drm_gem_object_lookup(dev, file, args.bo_handle);
-  if (!gem) {
-    dev.struct_mutex.unlock();
-    return -ERRNO.ENOENT;
-  }
-  const obj = to_intel_bo(gem);
-  ret = yield* i915_gem_object_flush_active(obj);
+  const obj = yield* i915_gem_object_lookup_locked(dev, file, args.bo_handle);
+  if (typeof obj === 'number') return obj;
+  let ret = yield* i915_gem_object_flush_active(obj);
   const seqno = obj.active ? obj.last_read_seqno : 0;
   const ring = obj.ring;
   const lastError = obj.last_error;

@@ -92,18 +92,11 @@ import {
   i915_gem_object_wait_rendering,
   i915_mutex_lock_interruptible,
 } from './i915_gem.js';
+import { I915_GEM_GPU_DOMAINS } from './i915_gem_domain.js';
 import { i915_gem_evict_everything } from './i915_gem_evict.js';
 import { i915_gem_object_ggtt_unpin, i915_gem_object_pin, i915_vma_unbind } from './i915_gem_gtt.js';
 import { type DrmI915GemObject, to_intel_bo } from './i915_gem_object.js';
 import type { IntelRing } from './intel_ringbuffer.js';
-
-/** I915_GEM_GPU_DOMAINS (i915_drv.h): the domains the GPU reads and writes through. */
-const I915_GEM_GPU_DOMAINS =
-  uapi.I915_GEM_DOMAIN_RENDER |
-  uapi.I915_GEM_DOMAIN_SAMPLER |
-  uapi.I915_GEM_DOMAIN_COMMAND |
-  uapi.I915_GEM_DOMAIN_INSTRUCTION |
-  uapi.I915_GEM_DOMAIN_VERTEX;
 
 /** I915_NUM_RINGS in 3.16: RCS, VCS, BCS, VECS, VCS2 (ring = dev_priv->ring[selector - 1]). */
 const I915_NUM_RINGS = 5;

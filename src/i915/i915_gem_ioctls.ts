@@ -28,6 +28,7 @@ import {
   i915_gem_object_unpin_pages,
   i915_gem_object_wait_rendering,
   i915_mutex_lock_interruptible,
+  i915_gem_object_lookup_locked,
 } from './i915_gem.js';
 import {
   I915_CACHE_L3_LLC,
@@ -41,7 +42,7 @@ import {
   i915_gem_object_set_to_gtt_domain,
   i915_gem_object_wait_rendering__nonblocking,
 } from './i915_gem_domain.js';
-import { type DrmI915GemObject, to_intel_bo } from './i915_gem_object.js';
+import type { DrmI915GemObject } from './i915_gem_object.js';
 import { i915_gem_object_is_purgeable, i915_gem_purge } from './i915_gem_shrinker.js';
 import { i915_gem_get_tiling, i915_gem_set_tiling } from './i915_gem_tiling.js';
 
@@ -207,14 +208,9 @@ export function* i915_gem_pread_ioctl(dev: DrmDevice, data: Uint8Array, file: Dr
   const args = uapi.drm_i915_gem_pread.decode(data);
   if (args.size === 0n) return 0;
   if (!access_ok_u64(args.data_ptr, args.size)) return -ERRNO.EFAULT;
-  let ret = yield* i915_mutex_lock_interruptible(dev);
-  if (ret) return ret;
-  const gem = drm_gem_object_lookup(dev, file, args.handle);
-  if (!gem) {
-    dev.struct_mutex.unlock();
-    return -ERRNO.ENOENT;
-  }
-  const obj = to_intel_bo(gem);
+  const obj = yield* i915_gem_object_lookup_locked(dev, file, args.handle);
+  if (typeof obj === 'number') return obj;
+  let ret: number;
   const size = BigInt(obj.size);
   if (args.offset > size || args.size > size - args.offset) ret = -ERRNO.EINVAL;
   else if (!obj.filp) ret = -ERRNO.EINVAL;
@@ -261,14 +257,9 @@ export function* i915_gem_pwrite_ioctl(dev: DrmDevice, data: Uint8Array, file: D
   if (!mm || (yield* fault_in_multipages_readable(mm, Number(args.data_ptr), Number(args.size)))) {
     return -ERRNO.EFAULT;
   }
-  let ret = yield* i915_mutex_lock_interruptible(dev);
-  if (ret) return ret;
-  const gem = drm_gem_object_lookup(dev, file, args.handle);
-  if (!gem) {
-    dev.struct_mutex.unlock();
-    return -ERRNO.ENOENT;
-  }
-  const obj = to_intel_bo(gem);
+  const obj = yield* i915_gem_object_lookup_locked(dev, file, args.handle);
+  if (typeof obj === 'number') return obj;
+  let ret: number;
   const size = BigInt(obj.size);
   if (args.offset > size || args.size > size - args.offset) ret = -ERRNO.EINVAL;
   else if (!obj.filp) ret = -ERRNO.EINVAL;
@@ -389,14 +380,9 @@ function* i915_gem_object_create_mmap_offset(obj: DrmI915GemObject): KGen<number
 export function* i915_gem_mmap_gtt_ioctl(dev: DrmDevice, data: Uint8Array, file: DrmFile): KGen<number> {
   const dp = to_i915(dev);
   const args = uapi.drm_i915_gem_mmap_gtt.decode(data);
-  let ret = yield* i915_mutex_lock_interruptible(dev);
-  if (ret) return ret;
-  const gem = drm_gem_object_lookup(dev, file, args.handle);
-  if (!gem) {
-    dev.struct_mutex.unlock();
-    return -ERRNO.ENOENT;
-  }
-  const obj = to_intel_bo(gem);
+  const obj = yield* i915_gem_object_lookup_locked(dev, file, args.handle);
+  if (typeof obj === 'number') return obj;
+  let ret: number;
   if (obj.size > dp.mappable_end) ret = -ERRNO.E2BIG;
   else if (obj.madv !== uapi.I915_MADV_WILLNEED) ret = -ERRNO.EFAULT;
   else ret = yield* i915_gem_object_create_mmap_offset(obj);
@@ -424,15 +410,9 @@ export function* i915_gem_set_domain_ioctl(dev: DrmDevice, data: Uint8Array, fil
   if (write_domain & I915_GEM_GPU_DOMAINS) return -ERRNO.EINVAL;
   if (read_domains & I915_GEM_GPU_DOMAINS) return -ERRNO.EINVAL;
   if (write_domain !== 0 && read_domains !== write_domain) return -ERRNO.EINVAL;
-  let ret = yield* i915_mutex_lock_interruptible(dev);
-  if (ret) return ret;
-  const gem = drm_gem_object_lookup(dev, file, args.handle);
-  if (!gem) {
-    dev.struct_mutex.unlock();
-    return -ERRNO.ENOENT;
-  }
-  const obj = to_intel_bo(gem);
-  ret = yield* i915_gem_object_wait_rendering__nonblocking(obj, write_domain === 0);
+  const obj = yield* i915_gem_object_lookup_locked(dev, file, args.handle);
+  if (typeof obj === 'number') return obj;
+  let ret = yield* i915_gem_object_wait_rendering__nonblocking(obj, write_domain === 0);
   if (ret === 0) {
     if (read_domains & uapi.I915_GEM_DOMAIN_GTT) {
       ret = yield* i915_gem_object_set_to_gtt_domain(obj, write_domain !== 0);
@@ -485,15 +465,9 @@ export function* i915_gem_set_caching_ioctl(dev: DrmDevice, data: Uint8Array, fi
     default:
       return -ERRNO.EINVAL;
   }
-  let ret = yield* i915_mutex_lock_interruptible(dev);
-  if (ret) return ret;
-  const gem = drm_gem_object_lookup(dev, file, args.handle);
-  if (!gem) {
-    dev.struct_mutex.unlock();
-    return -ERRNO.ENOENT;
-  }
-  const obj = to_intel_bo(gem);
-  ret = yield* i915_gem_object_set_cache_level(obj, level);
+  const obj = yield* i915_gem_object_lookup_locked(dev, file, args.handle);
+  if (typeof obj === 'number') return obj;
+  const ret = yield* i915_gem_object_set_cache_level(obj, level);
   yield* drm_gem_object_unreference(obj);
   dev.struct_mutex.unlock();
   return ret;
@@ -502,14 +476,8 @@ export function* i915_gem_set_caching_ioctl(dev: DrmDevice, data: Uint8Array, fi
 /** DRM_IOCTL_I915_GEM_GET_CACHING. */
 export function* i915_gem_get_caching_ioctl(dev: DrmDevice, data: Uint8Array, file: DrmFile): KGen<number> {
   const args = uapi.drm_i915_gem_caching.decode(data);
-  const ret = yield* i915_mutex_lock_interruptible(dev);
-  if (ret) return ret;
-  const gem = drm_gem_object_lookup(dev, file, args.handle);
-  if (!gem) {
-    dev.struct_mutex.unlock();
-    return -ERRNO.ENOENT;
-  }
-  const obj = to_intel_bo(gem);
+  const obj = yield* i915_gem_object_lookup_locked(dev, file, args.handle);
+  if (typeof obj === 'number') return obj;
   let caching: number;
   switch (obj.cache_level) {
     case I915_CACHE_LLC:
@@ -538,14 +506,9 @@ export function* i915_gem_get_caching_ioctl(dev: DrmDevice, data: Uint8Array, fi
 export function* i915_gem_madvise_ioctl(dev: DrmDevice, data: Uint8Array, file: DrmFile): KGen<number> {
   const args = uapi.drm_i915_gem_madvise.decode(data);
   if (args.madv !== uapi.I915_MADV_DONTNEED && args.madv !== uapi.I915_MADV_WILLNEED) return -ERRNO.EINVAL;
-  let ret = yield* i915_mutex_lock_interruptible(dev);
-  if (ret) return ret;
-  const gem = drm_gem_object_lookup(dev, file, args.handle);
-  if (!gem) {
-    dev.struct_mutex.unlock();
-    return -ERRNO.ENOENT;
-  }
-  const obj = to_intel_bo(gem);
+  const obj = yield* i915_gem_object_lookup_locked(dev, file, args.handle);
+  if (typeof obj === 'number') return obj;
+  let ret = 0;
   if (i915_gem_obj_is_pinned(obj)) {
     ret = -ERRNO.EINVAL;
   } else {
