@@ -339,6 +339,28 @@ export class Engine {
   // ---------------------------------------------------------------------------------------------
   // Commands
 
+  /**
+   * What every 2-D blit command checks first: its length for this gen, that all its dwords can be
+   * fetched (into this.cmd), and its BR13 (depth, raster operation, tiling).
+   */
+  private bltPrologue(
+    name: string,
+    rop: number,
+    dw: number,
+    head: number,
+    end: number,
+    want: number,
+    ctx: FaultCtx,
+  ): ExecFault | null {
+    if (blt_dwords(dw) !== want) {
+      const msg = `${name} of ${blt_dwords(dw)} dwords, gen${this.gen} expects ${want}`;
+      return this.hang('bad-command', msg, head, dw, INSTDONE_CS, ctx);
+    }
+    const f = this.fetch(head, want, end, dw, ctx);
+    if (f !== null) return f;
+    return this.checkBr13(dw, this.cmd[1]!, rop, name, head, ctx);
+  }
+
   /** XY_SRC_COPY_BLT: returns the bytes written, or the fault that hung the engine. */
   private *srcCopy(
     dw: number,
@@ -347,15 +369,9 @@ export class Engine {
     want: number,
     ctx: FaultCtx,
   ): Generator<Point, number | ExecFault, void> {
-    if (blt_dwords(dw) !== want) {
-      const msg = `XY_SRC_COPY_BLT of ${blt_dwords(dw)} dwords, gen${this.gen} expects ${want}`;
-      return this.hang('bad-command', msg, head, dw, INSTDONE_CS, ctx);
-    }
-    const f = this.fetch(head, want, end, dw, ctx);
-    if (f !== null) return f;
-    const c = this.cmd;
-    const bad = this.checkBr13(dw, c[1]!, BLT_ROP_SRC_COPY, 'XY_SRC_COPY_BLT', head, ctx);
+    const bad = this.bltPrologue('XY_SRC_COPY_BLT', BLT_ROP_SRC_COPY, dw, head, end, want, ctx);
     if (bad !== null) return bad;
+    const c = this.cmd;
     const g8 = this.gen >= 8;
     const dstPitch = s16(c[1]! & BR13_PITCH_MASK);
     const dx1 = s16(c[2]!);
@@ -407,15 +423,9 @@ export class Engine {
     want: number,
     ctx: FaultCtx,
   ): Generator<Point, number | ExecFault, void> {
-    if (blt_dwords(dw) !== want) {
-      const msg = `XY_COLOR_BLT of ${blt_dwords(dw)} dwords, gen${this.gen} expects ${want}`;
-      return this.hang('bad-command', msg, head, dw, INSTDONE_CS, ctx);
-    }
-    const f = this.fetch(head, want, end, dw, ctx);
-    if (f !== null) return f;
-    const c = this.cmd;
-    const bad = this.checkBr13(dw, c[1]!, BLT_ROP_PAT_COPY, 'XY_COLOR_BLT', head, ctx);
+    const bad = this.bltPrologue('XY_COLOR_BLT', BLT_ROP_PAT_COPY, dw, head, end, want, ctx);
     if (bad !== null) return bad;
+    const c = this.cmd;
     const g8 = this.gen >= 8;
     const pitch = s16(c[1]! & BR13_PITCH_MASK);
     const x1 = s16(c[2]!);

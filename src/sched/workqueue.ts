@@ -129,14 +129,22 @@ export function queue_work(wq: Workqueue, w: WorkStruct): boolean {
   return wq.enqueue(w);
 }
 
-/** flush_work(): waits for the last queued instance to finish. True if it had to wait. */
-export function* flush_work(w: WorkStruct): KGen<boolean> {
-  const wq = w.wq;
-  if (!wq) return false;
+/**
+ * Waiting for a work item may sleep, and lockdep sees it as taking the item's lock: flushing a
+ * work under a lock the work takes is an inversion.
+ */
+function lockdep_wait_for_work(wq: Workqueue, w: WorkStruct): void {
   const s = wq.sched;
   s.might_sleep();
   s.lock_acquire(w, `(work)${w.name}`, `(work)${w.name}`);
   s.lock_release(w, `(work)${w.name}`);
+}
+
+/** flush_work(): waits for the last queued instance to finish. True if it had to wait. */
+export function* flush_work(w: WorkStruct): KGen<boolean> {
+  const wq = w.wq;
+  if (!wq) return false;
+  lockdep_wait_for_work(wq, w);
   const target = w.pending ? w.queuedGen : w.running ? w.runningGen : w.doneGen;
   if (w.doneGen >= target) return false;
   yield* wait_event(wq.finished, () => w.doneGen >= target);
@@ -150,10 +158,7 @@ export function* flush_work(w: WorkStruct): KGen<boolean> {
 export function* cancel_work_sync(w: WorkStruct): KGen<boolean> {
   const wq = w.wq;
   if (!wq) return false;
-  const s = wq.sched;
-  s.might_sleep();
-  s.lock_acquire(w, `(work)${w.name}`, `(work)${w.name}`);
-  s.lock_release(w, `(work)${w.name}`);
+  lockdep_wait_for_work(wq, w);
   const was = wq.dequeue(w);
   yield* wait_event(wq.finished, () => w.running === null);
   return was;
