@@ -266,6 +266,9 @@ function* cancel_userptr(obj: DrmI915UserptrObject): KGen<number> {
   const dp = to_i915(dev);
   const s = dp.k.sched;
   yield* dev.struct_mutex.lock();
+  // Sanitizer: only a reference taken on a dying object ('dying-object-ref') lets it be freed
+  // while we waited for struct_mutex; everything below then touches freed memory.
+  if (obj.freed) s.report('use-after-free', `cancel_userptr of freed ${obj.toString()}`);
   if (!bug(dp, 'v16-worker-race')) obj.userptr.work = null;
   if (obj.pages) {
     const was = dp.interruptible;
@@ -331,7 +334,9 @@ function* i915_gem_userptr_mn_invalidate_range_start(mn: I915MmuNotifier, start:
         break;
       }
       if (bug(dp, 'dying-object-ref')) {
-        // kref_get on a dying object: resurrects it from zero.
+        // kref_get on a dying object: 3.16's kref_get WARNs (atomic_inc_return() < 2) and
+        // resurrects it from zero; free_object goes on regardless.
+        s.WARN_ON(true, `kref_get of ${o.toString()} with refcount 0 in invalidate_range_start`);
         o.refcount++;
         obj = o;
         break;
@@ -583,6 +588,18 @@ function* __i915_gem_userptr_get_pages_worker(work: GetPagesWork): KGen {
       pinned = 0;
     }
   }
+  const theirs = obj.userptr.work;
+  if (!ours && bug(dp, 'token-clobber') && theirs !== null) {
+    // Sanitizer: only cancel_userptr and a successful fast path may clear the token; a
+    // superseded worker that does erases a newer worker's claim, which then discards its pages.
+    dp.k.sched.report(
+      'invariant',
+      `I-PROGRESS: a superseded get-pages worker of ${obj.toString()} cleared ` +
+        (typeof theirs === 'number'
+          ? `the error ${theirs} of a newer worker`
+          : 'the token of a newer worker'),
+    );
+  }
   if (ours || bug(dp, 'token-clobber')) obj.userptr.work = ret < 0 ? ret : null;
   obj.userptr.workers--;
   yield* drm_gem_object_unreference(obj);
@@ -606,6 +623,8 @@ function* i915_gem_userptr_put_pages(o: DrmI915GemObject): KGen {
 function* i915_gem_userptr_release(o: DrmI915GemObject): KGen {
   const obj = to_userptr(o);
   const dp = to_i915(obj.dev);
+  // Sanitizer: a second free (the last put of a reference resurrected by 'dying-object-ref').
+  if (obj.freed) dp.k.sched.report('use-after-free', `double free of ${obj.toString()}`);
   const mn = obj.userptr.mn;
   if (mn) {
     yield* i915_mmu_notifier_del(mn.mmu, mn);

@@ -145,10 +145,13 @@ export function zap_ptes(mm: MmStruct, start: number, end: number, vma?: VmAreaS
 
 /**
  * unmap_vmas(): one invalidate_range_start/end pair around zapping [start, end) of the given
- * VMAs, as unmap_region() and exit_mmap() do.
+ * VMAs, as unmap_region() and exit_mmap() do. Between invalidate_range_start returning and the
+ * zap (which takes the page-table lock) other CPUs run: the old PTEs are still there for lockless
+ * walkers such as __get_user_pages_fast (kernel-userptr.md §8.9).
  */
 export function* unmap_vmas(mm: MmStruct, vmas: readonly VmAreaStruct[], start: number, end: number): KGen {
   yield* mmu_notifier_invalidate_range_start(mm, start, end);
+  yield { op: 'zap_pte_range', resource: mm.page_table_lock.name, detail: `[${hex(start)}, ${hex(end)})` };
   for (const vma of vmas) zap_ptes(mm, Math.max(start, vma.start), Math.min(end, vma.end), vma);
   yield* mmu_notifier_invalidate_range_end(mm, start, end);
 }

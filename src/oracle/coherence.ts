@@ -33,11 +33,15 @@ export function installCoherence(m: Machine): void {
     const t = m.sched.current;
     if (!mmu || !t) return;
     if (phase === 'pre-start') {
+      // Only objects holding pages can lose them: they are on the bound and unbound lists, so
+      // the check costs what the mm's objects with pages cost, not the whole tree.
       const outside: DrmI915UserptrObject[] = [];
-      for (const node of mmu.objects) {
-        const o = node.value.obj;
-        const a = o.userptr.ptr;
-        if (o.pages && (a + o.size <= start || a >= end)) outside.push(o);
+      for (const list of [dp.bound_list, dp.unbound_list]) {
+        for (const o of list) {
+          if (!is_userptr(o) || o.userptr.mn?.mmu !== mmu || !o.pages) continue;
+          const a = o.userptr.ptr;
+          if (a + o.size <= start || a >= end) outside.push(o);
+        }
       }
       const list = pending.get(t) ?? [];
       list.push({ outside, sm: dp.dev.struct_mutex.acquisitions.get(t) ?? 0 });
@@ -74,7 +78,8 @@ export function installCoherence(m: Machine): void {
       it = interval_tree_iter_next(it, start, end - 1)
     ) {
       const obj = it.value.obj;
-      if (obj.freed) continue;
+      // A dying object (refcount 0) is released by its own free path; only live ones must let go.
+      if (obj.freed || obj.refcount === 0) continue;
       if (obj.pages || obj.vma?.bound) {
         report(
           `I-COVER: invalidate_range_start [${hex(start)}, ${hex(end)}) of mm ${mm.id} returned while ` +

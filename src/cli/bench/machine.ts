@@ -26,7 +26,7 @@ function bootBig(): Machine {
 }
 
 /** Shuts the machine down; a finding here means the bench itself broke the machine. */
-function finish(m: Machine, what: string): void {
+export function finish(m: Machine, what: string): void {
   const f = m.shutdown();
   if (f.length > 0) {
     throw new Error(

@@ -5,9 +5,11 @@
  *   node dist/cli/bench/run.js [--reps N] [--only NAME[,NAME...]] [--no-write]
  */
 import { parseArgs } from 'node:util';
+import * as gpu from './gpu.js';
 import * as machine from './machine.js';
 import { formatTable, writeResults } from './report.js';
 import { type Measured, collectGarbage, meetsTarget, nowMs } from './stats.js';
+import * as userptr from './userptr.js';
 
 interface Suite {
   /** Short name for --only. */
@@ -21,6 +23,10 @@ const SUITES: readonly Suite[] = [
   { name: 'faults', run: machine.pageFaults },
   { name: 'fork', run: machine.forkTouched },
   { name: 'copy_from_user', run: machine.copyFromUser },
+  { name: 'blit', run: gpu.blit64MiB },
+  { name: 'execbuf', run: gpu.execbufCalls },
+  { name: 'userptr-cycle', run: userptr.createBlitClose },
+  { name: 'userptr-munmap', run: userptr.munmapManyObjects },
 ];
 
 function main(argv: string[]): number {
