@@ -52,8 +52,20 @@ function* walk_user(
       }
     }
     fault.code = 0;
-    fn(ram.frame(pfn).subarray(off, off + n), done);
-    done += n;
+    // Coalesce: following pages whose usable PTEs map the next frames of the same RAM chunk
+    // are handed over as one run (one TypedArray.set instead of one per page).
+    let run = 1;
+    let bytes = n;
+    const maxRun = ram.contiguousRun(pfn, Math.ceil((len - done + off) / PAGE_SIZE));
+    while (run < maxRun && done + bytes < len) {
+      const next = mm.pgd.get(Math.floor((a - off) / PAGE_SIZE) + run);
+      if (!pte_allows(next, write) || pte_pfn(next) !== pfn + run) break;
+      bytes += Math.min(PAGE_SIZE, len - done - bytes);
+      run++;
+    }
+    const view = run === 1 ? ram.frame(pfn) : ram.span(pfn, run);
+    fn(view.subarray(off, off + bytes), done);
+    done += bytes;
   }
   return 0;
 }
