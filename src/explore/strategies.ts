@@ -1,0 +1,46 @@
+import { DfsStrategy } from './dfs.js';
+import { PctStrategy } from './pct.js';
+import { PortfolioStrategy, memberSeed } from './portfolio.js';
+import { PosStrategy } from './pos.js';
+import { RandomStrategy } from './random.js';
+import type { Strategy } from './strategy.js';
+
+/** The strategies by name, as the CLI's `--strategy` accepts them. */
+export const STRATEGY_NAMES = ['random', 'pct', 'pct:<depth>', 'pos', 'dfs', 'dfs:<max bound>', 'portfolio'];
+
+/** The portfolio's members, in rotation order. */
+export const PORTFOLIO = ['random', 'pct:2', 'pct:3', 'pos', 'dfs'];
+
+/**
+ * A strategy from its name: `random`, `pct` (depth 3) or `pct:<d>`, `pos`, `dfs` (unbounded
+ * iterative preemption bounding) or `dfs:<max bound>`, `portfolio`.
+ */
+export function makeStrategy(spec: string, seed: number): Strategy {
+  const [name, arg, ...rest] = spec.split(':');
+  const num = (what: string): number | undefined => {
+    if (arg === undefined) return undefined;
+    const v = Number(arg);
+    if (!/^\d+$/.test(arg) || !Number.isSafeInteger(v))
+      throw new RangeError(`strategy ${spec}: ${what} must be an integer`);
+    return v;
+  };
+  if (rest.length === 0) {
+    switch (name) {
+      case 'random':
+        if (arg === undefined) return new RandomStrategy(seed);
+        break;
+      case 'pct':
+        return new PctStrategy(seed, num('depth') ?? 3);
+      case 'pos':
+        if (arg === undefined) return new PosStrategy(seed);
+        break;
+      case 'dfs':
+        return new DfsStrategy(num('bound'));
+      case 'portfolio':
+        if (arg === undefined)
+          return new PortfolioStrategy(PORTFOLIO.map((s, i) => makeStrategy(s, memberSeed(seed, i))));
+        break;
+    }
+  }
+  throw new RangeError(`unknown strategy '${spec}' (known: ${STRATEGY_NAMES.join(', ')})`);
+}
