@@ -3,7 +3,16 @@
  * it is recorded with the task that hit it, the locks it held and where in the run it happened.
  */
 export type FindingKind =
-  'BUG' | 'WARN' | 'lockdep' | 'deadlock' | 'might-sleep' | 'coherence' | 'invariant' | 'use-after-free' | 'leak' | 'oops';
+  | 'BUG'
+  | 'WARN'
+  | 'lockdep'
+  | 'deadlock'
+  | 'might-sleep'
+  | 'coherence'
+  | 'invariant'
+  | 'use-after-free'
+  | 'leak'
+  | 'oops';
 
 export interface Finding {
   kind: FindingKind;

@@ -1,5 +1,6 @@
 import { registerBug } from '../base/bugs.js';
 import { ERRNO } from '../base/errno.js';
+import { registerFault, should_fail } from '../base/faults.js';
 import {
   IntervalTreeNode,
   IntervalTreeRoot,
@@ -8,7 +9,7 @@ import {
   interval_tree_iter_next,
   interval_tree_remove,
 } from '../base/interval_tree.js';
-import { PAGE_SIZE } from '../base/page.js';
+import { PAGE_SIZE, hex } from '../base/page.js';
 import type { DrmDevice } from '../drm/drm_device.js';
 import type { DrmFile } from '../drm/drm_file.js';
 import {
@@ -26,6 +27,7 @@ import { MmuNotifier, __mmu_notifier_register, mmu_notifier_unregister } from '.
 import { access_ok } from '../mm/uaccess.js';
 import { Spinlock } from '../sched/spinlock.js';
 import type { KGen } from '../sched/task.js';
+import { WaitQueue, wait_event } from '../sched/waitqueue.js';
 import { INIT_WORK, type WorkStruct, queue_work } from '../sched/workqueue.js';
 import * as uapi from '../uapi/i915_drm.js';
 import { type DrmI915Private, to_i915 } from './i915_drv.js';
@@ -69,6 +71,11 @@ const LATENT = [
     'the lockless fast path may pin pages between invalidate_range_start and the PTE change',
     'I-NOSTALE',
   ],
+  [
+    'worker-gup-during-invalidate',
+    'a get-pages worker may pin pages between the start and the PTE change of an invalidation that holds mmap_sem only for read',
+    'I-NOSTALE',
+  ],
 ] as const;
 for (const [id, description, invariant] of LATENT)
   registerBug({ id, description, invariant, asMerged: true });
@@ -79,6 +86,11 @@ const HISTORIC = [
     'v3-no-invalidate',
     "invalidate_range_start does not drop the object's pages (before v3)",
     'I-UNMAP / I-COVER',
+  ],
+  [
+    'v6-no-recheck',
+    'get_pages drops struct_mutex around mmap_sem and get_user_pages, then installs without looking again (before v6)',
+    'I-ONCE',
   ],
   [
     'v4-invalidate-all',
@@ -112,11 +124,21 @@ const HISTORIC = [
     'I-NOSTALE',
   ],
   ['v17-no-retire', 'the overlap check runs before retiring completed requests (before v17)', 'I-NOSPURIOUS'],
+  [
+    'v18-dangling-pages',
+    'a failed st_set_pages leaves obj->pages pointing at the freed sg_table (before v18)',
+    'I-PAGES',
+  ],
 ] as const;
 for (const [id, description, invariant] of HISTORIC)
   registerBug({ id, description, invariant, asMerged: false });
 
 type BugId = (typeof LATENT)[number][0] | (typeof HISTORIC)[number][0];
+
+registerFault({
+  id: 'st_set_pages',
+  description: 'sg_alloc_table_from_pages() in the userptr st_set_pages() fails with -ENOMEM',
+});
 
 function bug(dp: DrmI915Private, id: BugId): boolean {
   return dp.config.bugs.has(id);
@@ -167,6 +189,8 @@ export class I915MmuNotifier {
   readonly work: WorkStruct;
   /** Ranges between invalidate_range_start and _end (the fast path must not pin in them). */
   readonly invalidating: [number, number][] = [];
+  /** Woken at every invalidate_range_end (5.13's mmu_interval_read_begin waits here). */
+  readonly wq: WaitQueue;
   /** Model bookkeeping: unregistered and freed. */
   freed = false;
 
@@ -175,6 +199,7 @@ export class I915MmuNotifier {
     readonly mm: MmStruct,
   ) {
     this.lock = new Spinlock(dp.k.sched, `i915_mmu_notifier(mm${mm.id}).lock`, '&mmu->lock');
+    this.wq = new WaitQueue(dp.k.sched, `i915_mmu_notifier(mm${mm.id}).wq`);
     this.serial = bug(dp, 'serial-zero') ? 0 : 1;
     this.mn = new MmuNotifier(
       {
@@ -355,6 +380,7 @@ function* i915_gem_userptr_mn_invalidate_range_start(mn: I915MmuNotifier, start:
 function* i915_gem_userptr_mn_invalidate_range_end(mn: I915MmuNotifier, start: number, end: number): KGen {
   const i = mn.invalidating.findIndex(([a, b]) => a === start && b === end);
   if (i >= 0) mn.invalidating.splice(i, 1);
+  mn.wq.wake_up_all();
   yield* [];
 }
 
@@ -391,6 +417,9 @@ function* i915_mmu_notifier_add(mmu: I915MmuNotifier, mn: I915MmuObject): KGen<n
   const dev = mmu.dp.dev;
   let ret = yield* i915_mutex_lock_interruptible(dev);
   if (ret) return ret;
+  // Sanitizer bookkeeping: the breadcrumbs as the retire (or, before v17, its absence) found
+  // them. A request completing after this point is the GPU racing the check, not a spurious -EINVAL.
+  const completed = new Map(mmu.dp.rings.map((r) => [r, r.get_seqno()] as const));
   if (!bug(mmu.dp, 'v17-no-retire')) yield* i915_gem_retire_requests(mmu.dp);
   yield* mmu.lock.lock();
   const it = bug(mmu.dp, 'v15-overlap')
@@ -404,7 +433,7 @@ function* i915_mmu_notifier_add(mmu: I915MmuNotifier, mn: I915MmuObject): KGen<n
       o.handle_count === 0 &&
       o.active &&
       o.ring &&
-      i915_seqno_passed(o.ring.get_seqno(), o.last_read_seqno)
+      i915_seqno_passed(completed.get(o.ring) ?? 0, o.last_read_seqno)
     ) {
       // Sanitizer: the object blocking the range is unreachable and only waits for retirement.
       mmu.dp.k.sched.report(
@@ -476,8 +505,41 @@ function* i915_gem_userptr_init__mmu_notifier(obj: DrmI915UserptrObject, flags: 
 
 // --- pages (§4) ------------------------------------------------------------------------------------
 
-/** st_set_pages(): the final (v18) form cannot fail here; it records the frames. */
+/** kfree'd sg tables that a dangling obj.pages still points at ('v18-dangling-pages'). */
+const freedTables = new WeakSet<readonly number[]>();
+
+/**
+ * st_set_pages(&obj->pages, pvec, n) in its final (v18) form: build the sg table into obj.pages,
+ * or fail with obj.pages NULL. Its sg_alloc_table_from_pages() fails with -ENOMEM when the fault
+ * point 'st_set_pages' says so (the table is then empty: nents 0, sgl NULL, and is freed).
+ */
 function st_set_pages(obj: DrmI915UserptrObject, pvec: number[]): number {
+  const dp = to_i915(obj.dev);
+  const s = dp.k.sched;
+  if (obj.pages) {
+    // Sanitizer (I-ONCE): only code that installs without looking ('v6-no-recheck') gets here.
+    s.report(
+      'invariant',
+      `I-ONCE: ${obj.toString()} gets a second page list while it holds one (pfn ${obj.pages.map((f) => hex(f)).join(', ')}): ` +
+        `the first list's ${obj.pages.length} page references leak`,
+    );
+  }
+  if (should_fail(dp.k, 'st_set_pages')) {
+    if (bug(dp, 'v18-dangling-pages')) {
+      // Before v18: kfree(*st) without *st = NULL.
+      const table: number[] = [];
+      freedTables.add(table);
+      obj.pages = table;
+      // Sanitizer (I-PAGES): obj.pages is NULL or a fully built table.
+      s.report(
+        'invariant',
+        `I-PAGES: st_set_pages of ${obj.toString()} failed (-ENOMEM) and left obj->pages pointing at the freed sg_table`,
+      );
+    } else {
+      obj.pages = null;
+    }
+    return -ERRNO.ENOMEM;
+  }
   obj.pages = pvec.slice();
   return 0;
 }
@@ -504,6 +566,35 @@ function* i915_gem_userptr_get_pages(o: DrmI915GemObject): KGen<number> {
   if (mm && mm === current(dp.k).mm && (bug(dp, 'fast-gup-during-invalidate') || !range_invalidating(obj))) {
     pinned = __get_user_pages_fast(mm, obj.userptr.ptr, num_pages, !obj.userptr.read_only, pvec);
   }
+  if (pinned < num_pages && mm && bug(dp, 'v6-no-recheck')) {
+    // Before v6 (and v11): drop struct_mutex around mmap_sem and get_user_pages, retake it, and
+    // install what was pinned without asking whether someone else populated the object (or
+    // whether the mm is still there) meanwhile.
+    const dev = obj.dev;
+    dev.struct_mutex.unlock();
+    yield* mm.mmap_sem.down_read();
+    let r = 0;
+    while (pvec.length < num_pages) {
+      r = yield* get_user_pages(
+        mm,
+        obj.userptr.ptr + pvec.length * PAGE_SIZE,
+        num_pages - pvec.length,
+        !obj.userptr.read_only,
+        false,
+        pvec,
+      );
+      if (r < 0) break;
+    }
+    mm.mmap_sem.up_read();
+    yield* dev.struct_mutex.lock();
+    if (r < 0) {
+      release_user_pages(ram, pvec, false);
+      return r;
+    }
+    const ret = st_set_pages(obj, pvec);
+    if (ret) release_user_pages(ram, pvec, false);
+    return ret;
+  }
   if (pinned < num_pages && mm && bug(dp, 'v11-gup-under-struct-mutex')) {
     // Before v11: pin the pages right here, taking mmap_sem under struct_mutex.
     release_user_pages(ram, pvec.splice(0), false);
@@ -525,7 +616,9 @@ function* i915_gem_userptr_get_pages(o: DrmI915GemObject): KGen<number> {
       release_user_pages(ram, pvec, false);
       return r;
     }
-    return st_set_pages(obj, pvec);
+    const ret = st_set_pages(obj, pvec);
+    if (ret) release_user_pages(ram, pvec, false);
+    return ret;
   }
   let ret: number;
   if (pinned < num_pages) {
@@ -562,6 +655,13 @@ function* __i915_gem_userptr_get_pages_worker(work: GetPagesWork): KGen {
   let ret = -ERRNO.ENOMEM;
   let pinned = 0;
   const mm = obj.userptr.mm!;
+  const mmu = obj.userptr.mn?.mmu;
+  if (mmu && !bug(dp, 'worker-gup-during-invalidate')) {
+    // 5.13's mmu_interval_read_begin(): do not read the page tables while an invalidation of the
+    // range is between its start and its end. munmap excludes us with mmap_sem held for write,
+    // but MADV_DONTNEED (and COW faults) invalidate holding it only for read.
+    yield* wait_event(mmu.wq, () => !range_invalidating(obj));
+  }
   yield* mm.mmap_sem.down_read();
   while (pinned < num_pages) {
     ret = yield* get_user_pages(
@@ -613,6 +713,14 @@ function* i915_gem_userptr_put_pages(o: DrmI915GemObject): KGen {
   const obj = to_userptr(o);
   const dp = to_i915(obj.dev);
   if (obj.userptr.work !== null) dp.k.sched.BUG(`userptr put_pages of ${obj.toString()} with work pending`);
+  if (obj.pages && freedTables.has(obj.pages)) {
+    // Sanitizer: the table a failed st_set_pages freed ('v18-dangling-pages'); walking it finds
+    // nothing (nents 0), sg_free_table() + kfree() free it a second time.
+    dp.k.sched.report(
+      'use-after-free',
+      `put_pages of ${obj.toString()} walks the freed sg_table and frees it again (double free)`,
+    );
+  }
   if (obj.madv !== uapi.I915_MADV_WILLNEED) obj.dirty = false;
   release_user_pages(dp.k.ram, obj.pages ?? [], obj.dirty);
   obj.dirty = false;

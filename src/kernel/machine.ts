@@ -1,9 +1,11 @@
 import { Bugs } from '../base/bugs.js';
+import { Faults, attachFaults } from '../base/faults.js';
 import type { Finding } from '../base/findings.js';
 import { KernelOops } from '../base/findings.js';
 import { PAGE_SIZE } from '../base/page.js';
 import { PhysicalMemory } from '../hw/ram.js';
 import type { CharDevice } from '../mm/current.js';
+import { migrate_page } from '../mm/migrate.js';
 import { mm_alloc } from '../mm/mm.js';
 import type { MmKernel } from '../mm/mm_types.js';
 import { type Chooser, SeededChooser } from '../sched/chooser.js';
@@ -37,6 +39,11 @@ export interface MachineConfig {
   mmuNotifier?: boolean;
   /** Historic bugs to switch on, or 'as-merged'. */
   bugs?: readonly string[] | 'as-merged';
+  /**
+   * Fault points to enable (failslab-style, ids registered by the code that owns the call site,
+   * e.g. 'st_set_pages'). Each call at an enabled point asks the chooser `pick(2, id)`: 1 fails.
+   */
+  faults?: readonly string[];
   /** Who runs next (the explorer's hook); default: seeded from `seed`. */
   chooser?: Chooser;
   /** A lockdep graph shared across machines (the explorer's). */
@@ -89,6 +96,8 @@ export class Machine {
   readonly ram: PhysicalMemory;
   readonly k: MmKernel;
   readonly bugs: Bugs;
+  /** Enabled fault points; their decisions come from the chooser. */
+  readonly faults: Faults;
   readonly seed: number;
   readonly mmuNotifier: boolean;
   readonly gpuConfig: Required<GpuConfig>;
@@ -126,6 +135,7 @@ export class Machine {
     this.ram = new PhysicalMemory(cfg.ramBytes ?? DEFAULT_RAM, (kind, message) => {
       sched.report(kind, message);
     });
+    this.faults = new Faults(cfg.faults ?? [], (n, what) => sched.chooser.pick(n, what));
     this.k = {
       sched,
       ram: this.ram,
@@ -135,6 +145,7 @@ export class Machine {
       invalidateObservers: [],
       mmSerial: 0,
     };
+    attachFaults(this.k, this.faults);
     this.system_wq = alloc_workqueue(sched, 'events', cfg.systemWorkers ?? 4);
     this.i915 = i915_driver_load(this.k, {
       ...this.gpuConfig,
@@ -233,6 +244,29 @@ export class Machine {
     const fatal = s.findings.slice(before).find((x) => x.fatal);
     if (fatal) throw fatal.kind === 'deadlock' ? new DeadlockError(fatal) : new KernelBugError(fatal);
     return t.result as T;
+  }
+
+  /**
+   * Compaction of the page `p` maps at `addr` (what writing /proc/sys/vm/compact_memory, or direct
+   * compaction, does to it in 3.16): a kernel thread migrates it to a new frame under the page
+   * lock, without `p`'s mmap_sem (mm/migrate.ts). Returns 0, or -EAGAIN when the page is pinned,
+   * -EFAULT when nothing is mapped there, -EBUSY for pages the model does not migrate.
+   */
+  compact(p: Process, addr: number): number {
+    const mm = p.mm;
+    if (!mm) throw new Error(`compact: process ${p.pid} has no mm`);
+    const s = this.sched;
+    const before = s.findings.length;
+    const t = s.spawn('compact', 'kthread', migrate_page(mm, addr));
+    if (!s.runUntil(() => t.done)) {
+      const f =
+        s.findings.slice(before).find((x) => x.kind === 'deadlock') ??
+        s.report('deadlock', 'compaction cannot complete', s.describeBlocked());
+      throw new DeadlockError(f);
+    }
+    if (t.error instanceof KernelOops) throw new KernelBugError(t.error.finding);
+    if (t.error) throw t.error instanceof Error ? t.error : new Error('compaction failed without an Error');
+    return t.result as number;
   }
 
   /** Lets background work progress (a client's retry loop backing off). */

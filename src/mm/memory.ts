@@ -156,11 +156,16 @@ export function* unmap_vmas(mm: MmStruct, vmas: readonly VmAreaStruct[], start: 
   yield* mmu_notifier_invalidate_range_end(mm, start, end);
 }
 
-/** zap_page_range(): MADV_DONTNEED's path: notifier pair around one VMA's range. */
+/**
+ * zap_page_range(): MADV_DONTNEED's path: notifier pair around one VMA's range. As in unmap_vmas,
+ * other CPUs run between invalidate_range_start returning and the zap; MADV_DONTNEED holds
+ * mmap_sem only for read, so get_user_pages may run there too (kernel-userptr.md §8.8).
+ */
 export function* zap_page_range(vma: VmAreaStruct, start: number, size: number): KGen {
   const mm = vma.vm_mm;
   const end = start + size;
   yield* mmu_notifier_invalidate_range_start(mm, start, end);
+  yield { op: 'zap_pte_range', resource: mm.page_table_lock.name, detail: `[${hex(start)}, ${hex(end)})` };
   zap_ptes(mm, start, end, vma);
   yield* mmu_notifier_invalidate_range_end(mm, start, end);
 }

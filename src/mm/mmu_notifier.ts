@@ -120,6 +120,30 @@ export function* mmu_notifier_invalidate_range_end(mm: MmStruct, start: number, 
   yield* notify(mm, 'invalidate_range_end', start, end);
 }
 
+/**
+ * mmu_notifier_invalidate_page(): the one page at `address` changed what it maps (3.16's
+ * try_to_unmap_one() calls it after clearing the PTE, for reclaim and migration; page_mkclean and
+ * KSM's write-protection likewise). Only notifiers with an invalidate_page callback hear it: there
+ * is no fallback to invalidate_range_start in 3.16. Callers hold the page lock, not mmap_sem.
+ * Sanitizers are not told (they watch the range form).
+ */
+export function* mmu_notifier_invalidate_page(mm: MmStruct, address: number): KGen {
+  if (mm.mmu_notifiers.length === 0) return;
+  const k = mm.k;
+  const s = k.sched;
+  const idx = k.notifierSrcu.read_lock();
+  for (const mn of [...mm.mmu_notifiers]) {
+    const cb = mn.ops.invalidate_page;
+    if (!cb) continue;
+    const what = `${mn.name} ${hex(address)}`;
+    s.traceBegin('invalidate_page', what);
+    yield { op: 'invalidate_page', resource: what };
+    yield* cb(mn, mm, address);
+    s.traceEnd('invalidate_page', what);
+  }
+  k.notifierSrcu.srcu_read_unlock(idx);
+}
+
 function* notify(
   mm: MmStruct,
   op: 'invalidate_range_start' | 'invalidate_range_end',

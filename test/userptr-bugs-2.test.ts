@@ -1,0 +1,556 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Chooser,
+  ERRNO,
+  type Finding,
+  Machine,
+  type MachineConfig,
+  type Process,
+  type UserApi,
+  uapi,
+  user,
+} from '../src/index.js';
+import { DrmI915UserptrObject, i915_mmu_notifiers } from '../src/i915/i915_gem_userptr.js';
+import { migrate_page } from '../src/mm/migrate.js';
+import { MmuNotifier, mmu_notifier_register, mmu_notifier_unregister } from '../src/mm/mmu_notifier.js';
+import { pte_pfn } from '../src/mm/mm_types.js';
+import type { KGen, Task } from '../src/sched/task.js';
+import type { WorkStruct } from '../src/sched/workqueue.js';
+
+/**
+ * The switches added after the first round (v6, v18, §8.8), each driven through its interleaving
+ * by hand as in userptr-races.test.ts: with the switch on, the finding it causes; with it off, the
+ * same script runs clean. Also §8.8's own examples (page migration without mmap_sem), which 3.16
+ * survives because a pinned page is never migrated.
+ */
+
+const RW = uapi.PROT_READ | uapi.PROT_WRITE;
+const ANON = uapi.MAP_PRIVATE | uapi.MAP_ANONYMOUS;
+const PAGE = 4096;
+
+// --- the hand that picks who runs (userptr-races.test.ts's, plus scripted fault decisions) -------
+
+interface Hold {
+  name: string;
+  who: (t: Task) => boolean;
+  at: (t: Task) => boolean;
+  until: () => boolean;
+  guard: boolean;
+  gone: boolean;
+  used: boolean;
+}
+
+const NOT_A_STOP = new Set(['wake', 'spawn', 'finding', 'exit']);
+
+/**
+ * Runs the lowest-id runnable task that is not held back; a task parked in `sched_yield` runs only
+ * when nothing else can. `answer(what, ...values)` scripts the next `pick(n, what)` decisions (an
+ * injected fault: 1 fails); unscripted picks answer 0.
+ */
+class Hand implements Chooser {
+  private readonly holds: Hold[] = [];
+  private readonly stops = new Map<number, string>();
+  private readonly watchers: (() => void)[] = [];
+  private readonly answers = new Map<string, number[]>();
+  /** Every pick asked, in order, with its answer. */
+  readonly picked: string[] = [];
+
+  attach(m: Machine): void {
+    m.trace({
+      event: (e) => {
+        if (e.phase === 'i' && !NOT_A_STOP.has(e.op)) this.stops.set(e.taskId, e.op);
+      },
+    });
+  }
+
+  stop(t: Task): string | undefined {
+    return this.stops.get(t.id);
+  }
+
+  watch(fn: () => void): this {
+    this.watchers.push(fn);
+    return this;
+  }
+
+  answer(what: string, ...values: number[]): this {
+    this.answers.set(what, [...(this.answers.get(what) ?? []), ...values]);
+    return this;
+  }
+
+  hold(
+    name: string,
+    who: Task | ((t: Task) => boolean),
+    o: { until: () => boolean; at?: (t: Task) => boolean; guard?: boolean },
+  ): this {
+    const pred = typeof who === 'function' ? who : (t: Task) => t === who;
+    this.holds.push({
+      name,
+      who: pred,
+      at: o.at ?? (() => true),
+      until: o.until,
+      guard: o.guard ?? false,
+      gone: false,
+      used: false,
+    });
+    return this;
+  }
+
+  unused(): string[] {
+    return this.holds.filter((h) => !h.used && !h.guard).map((h) => h.name);
+  }
+
+  release(): void {
+    for (const h of this.holds) h.gone = true;
+  }
+
+  choose(runnable: readonly Task[]): number {
+    for (const w of this.watchers) w();
+    for (const h of this.holds) if (!h.gone && h.until()) h.gone = true;
+    const free = runnable.filter((t) => {
+      const h = this.holds.find((x) => !x.gone && x.who(t) && x.at(t));
+      if (h) h.used = true;
+      return !h;
+    });
+    if (free.length === 0) {
+      throw new Error(
+        `interleaving stuck: every runnable task is held (${runnable.map((t) => t.name).join(', ')})`,
+      );
+    }
+    const eager = free.find((t) => this.stop(t) !== 'sched_yield') ?? free[0]!;
+    return runnable.indexOf(eager);
+  }
+
+  pick(n: number, what: string): number {
+    const v = this.answers.get(what)?.shift() ?? 0;
+    if (v >= n) throw new Error(`scripted pick ${v} for ${what} is out of [0, ${n})`);
+    this.picked.push(`${what}=${v}`);
+    return v;
+  }
+}
+
+// --- state the script looks at --------------------------------------------------------------------
+
+interface Owned {
+  owner: Task | null;
+}
+
+function wants(t: Task, lock: Owned): boolean {
+  return t.held.some((h) => h.lock === lock) && lock.owner !== t;
+}
+
+function userptrAt(m: Machine, ptr: number): DrmI915UserptrObject {
+  for (const o of m.i915.dev.objects)
+    if (o instanceof DrmI915UserptrObject && o.userptr.ptr === ptr && !o.freed) return o;
+  throw new Error(`no userptr object at 0x${ptr.toString(16)}`);
+}
+
+function tokens(hand: Hand, obj: DrmI915UserptrObject): WorkStruct[] {
+  const seen: WorkStruct[] = [];
+  hand.watch(() => {
+    const w = obj.userptr.work;
+    if (w !== null && typeof w === 'object' && !seen.includes(w.work)) seen.push(w.work);
+  });
+  return seen;
+}
+
+function finished(w: WorkStruct | undefined): boolean {
+  return w !== undefined && w.doneGen > 0 && w.running === null;
+}
+
+/** The pfn `p` maps at `addr` (-1: nothing). */
+function mapped(p: Process, addr: number): number {
+  const pte = p.mm!.pgd.get(addr / PAGE);
+  return pte === undefined ? -1 : pte_pfn(pte);
+}
+
+// --- user side ----------------------------------------------------------------------------------
+
+function userptr(p: Process, fd: number, ptr: number, size: number): number {
+  const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: ptr, user_size: size, flags: 0 });
+  p.drmIoctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
+  return uapi.drm_i915_gem_userptr.decode(b).handle;
+}
+
+const COLOR = 0x5a5a5a5a;
+
+/** An execbuffer filling `pages` pages of `dst` on the blitter, laid out in the process. */
+function fillExecbuf(p: Process, fd: number, dst: number, pages: number): Uint8Array {
+  const b = new user.BlitBatch(7).fill({ dst, color: COLOR, x2: PAGE / 4, y2: pages, pitch: PAGE }).end();
+  const batch = user.gem_create(p, fd, PAGE);
+  user.gem_write(p, fd, batch, 0, b.bytes());
+  return user.build_execbuf(p, {
+    objects: [{ handle: dst }],
+    batch: { handle: batch, len: 0, relocs: b.relocs },
+    ring: 'blt',
+  }).execbuffer;
+}
+
+/**
+ * An execbuffer whose list is [`first`, `x` aligned to 2 GiB, an empty batch]: `first` takes GTT
+ * offset 0, the only 2 GiB-aligned offset of the 2 GiB GTT, so `x` acquires its pages and then
+ * never fits (-ENOSPC). Nothing of `x` is ever bound: the page acquisition is all that happens.
+ */
+function unbindableExecbuf(p: Process, fd: number, first: number, x: number): Uint8Array {
+  const b = new user.BlitBatch(7).end();
+  const batch = user.gem_create(p, fd, PAGE);
+  user.gem_write(p, fd, batch, 0, b.bytes());
+  return user.build_execbuf(p, {
+    objects: [{ handle: first }, { handle: x, alignment: 2 ** 31 }],
+    batch: { handle: batch, len: 0, relocs: b.relocs },
+    ring: 'blt',
+  }).execbuffer;
+}
+
+/** drmIoctl() in a thread: repeats on -EAGAIN, backing off with sched_yield; every result kept. */
+function* retry(api: UserApi, fd: number, request: number, arg: Uint8Array, results: number[]): KGen<number> {
+  for (;;) {
+    const r = yield* api.ioctl(fd, request, arg);
+    results.push(r);
+    if (r !== -ERRNO.EAGAIN) return r;
+    yield { op: 'sched_yield' };
+  }
+}
+
+function* gemClose(api: UserApi, fd: number, handle: number): KGen<number> {
+  return yield* api.ioctl(fd, uapi.DRM_IOCTL_GEM_CLOSE, uapi.drm_gem_close.encode({ handle }));
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+function kinds(fs: Finding[]): string[] {
+  return fs.map((f) => `${f.kind}: ${f.message.split(':')[0]!}`);
+}
+
+function full(fs: Finding[]): string[] {
+  return fs.map((f) => `${f.kind}: ${f.message} (${f.task})`);
+}
+
+interface Run {
+  m: Machine;
+  hand: Hand;
+}
+
+interface Outcome<T> {
+  seen: T;
+  during: Finding[];
+  all: Finding[];
+  picked: string[];
+}
+
+/** Runs `scenario` with `id` on and with no switch, each on a fresh machine (with `cfg`) and hand. */
+function both<T>(
+  id: string,
+  scenario: (r: Run) => T,
+  cfg: Omit<MachineConfig, 'bugs' | 'chooser'> = {},
+): { on: Outcome<T>; off: Outcome<T> } {
+  const run = (bugs: string[]): Outcome<T> => {
+    const hand = new Hand();
+    const m = Machine.boot({ ...cfg, bugs, chooser: hand });
+    hand.attach(m);
+    const seen = scenario({ m, hand });
+    m.run();
+    const during = m.findings();
+    if (bugs.length) expect(hand.unused(), 'holds that held nobody').toEqual([]);
+    hand.release();
+    return { seen, during, all: m.shutdown(), picked: hand.picked };
+  };
+  return { on: run([id]), off: run([]) };
+}
+
+describe('historic bug switches, second round, interleaved by hand', () => {
+  /*
+   * v6-no-recheck. X over a page never touched, in an execbuffer whose list makes X acquire its
+   * pages and then fail to fit (-ENOSPC), so no binding muddles the picture. Two threads submit it.
+   *
+   *   P/first                              P/second                          locks
+   *   EXECBUFFER2: SM; reserve: get_pages(X)
+   *     fast path: nothing mapped
+   *     ON: unlock SM; mmap_sem(r); gup
+   *         faults in p0, pins it; up_read
+   *         mutex_lock(SM) (held)
+   *                                        EXECBUFFER2: SM; get_pages(X)     SM: second
+   *                                          fast path pins p0: installs [p0]
+   *                                          bind -ENOSPC -> -ENOSPC
+   *     takes SM: installs its [p0] over
+   *     X's list, no recheck -> I-ONCE: the
+   *     first list's reference and pin leak
+   *     OFF: a worker is queued -> -EAGAIN ... the worker installs once; both end -ENOSPC
+   */
+  it('v6-no-recheck: two threads populate one object while struct_mutex is dropped; the first page list leaks (I-ONCE)', () => {
+    const res = both('v6-no-recheck', ({ m, hand }) => {
+      const p = m.spawn();
+      const fd = p.open('/dev/dri/card0');
+      const a = p.mmap(0, PAGE, RW, ANON);
+      const x = userptr(p, fd, a, PAGE);
+      const X = userptrAt(m, a);
+      const y = user.gem_create(p, fd, PAGE);
+      const eb1 = unbindableExecbuf(p, fd, y, x);
+      const eb2 = unbindableExecbuf(p, fd, y, x);
+      const sm = m.i915.dev.struct_mutex;
+      const out = { first: [] as number[], second: [] as number[] };
+      const first = p.thread('first', (api) =>
+        retry(api, fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, eb1, out.first),
+      );
+      const second = p.thread('second', (api) =>
+        retry(api, fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, eb2, out.second),
+      );
+      // `first` pinned X's page in get_pages and wants struct_mutex back to install it.
+      const backFromGup = (t: Task): boolean => wants(t, sm) && X.pages === null && m.ram.pinnedPages > 0;
+      hand.hold('first, back from gup, at mutex_lock(SM) until second is done', first, {
+        at: backFromGup,
+        until: () => second.done,
+      });
+      return out;
+    });
+    const ENOSPC = -ERRNO.ENOSPC;
+    expect(res.on.seen).toEqual({ first: [ENOSPC], second: [ENOSPC] });
+    expect(full(res.on.during)).toEqual([
+      'invariant: I-ONCE: userptr object #1 gets a second page list while it holds one (pfn 0x6): ' +
+        "the first list's 1 page references leak (pid100/first)",
+    ]);
+    expect(kinds(res.on.all)).toEqual([
+      'invariant: I-ONCE',
+      'leak: 1 pages still pinned at shutdown',
+      'leak: 1 frames still allocated at shutdown',
+    ]);
+    expect(res.off.seen).toEqual({ first: [-ERRNO.EAGAIN, ENOSPC], second: [ENOSPC] });
+    expect(res.off.all).toEqual([]);
+  });
+
+  /*
+   * v18-dangling-pages. X over a resident page; the fault point 'st_set_pages' is enabled and the
+   * script answers its first decision with "fail".
+   *
+   *   P/execbuf
+   *   EXECBUFFER2: get_pages(X): fast path pins p0; st_set_pages: sg_alloc_table fails
+   *     ON: kfree(st) but obj->pages keeps pointing at it (I-PAGES); p0 released -> -ENOMEM
+   *     OFF: obj->pages = NULL; p0 released -> -ENOMEM
+   *   EXECBUFFER2 again:
+   *     ON: obj->pages is not NULL: no get_pages; X is bound with the freed (empty) table: the
+   *         blit lands in the scratch page, not in the process's memory -> 0
+   *     OFF: get_pages again (no fault this time): the blit fills the page -> 0
+   *   GEM_CLOSE X; retirement frees it: put_pages
+   *     ON: walks the freed table and frees it again (double free)
+   */
+  it('v18-dangling-pages: a failed st_set_pages leaves obj->pages at the freed table; put_pages frees it again', () => {
+    const res = both(
+      'v18-dangling-pages',
+      ({ m, hand }) => {
+        hand.answer('st_set_pages', 1);
+        const p = m.spawn();
+        const fd = p.open('/dev/dri/card0');
+        const a = p.mmap(0, PAGE, RW, ANON);
+        p.write(a, new Uint8Array(PAGE));
+        const x = userptr(p, fd, a, PAGE);
+        const eb = fillExecbuf(p, fd, x, 1);
+        const out = { execbuf: [] as number[], wait: NaN, close: NaN, word: 0 };
+        p.thread('execbuf', function* (api) {
+          out.execbuf.push(yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, eb));
+          out.execbuf.push(yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, eb));
+          const w = uapi.drm_i915_gem_wait.encode({ bo_handle: x, flags: 0, timeout_ns: -1n });
+          out.wait = yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_WAIT, w);
+          out.close = yield* gemClose(api, fd, x);
+          const r = yield* api.read(a, 4);
+          if (r instanceof Uint8Array) out.word = new DataView(r.buffer).getUint32(0, true);
+        });
+        return out;
+      },
+      { faults: ['st_set_pages'] },
+    );
+    expect(res.on.seen).toEqual({ execbuf: [-ERRNO.ENOMEM, 0], wait: 0, close: 0, word: 0 });
+    expect(res.on.picked).toEqual(['st_set_pages=1']);
+    expect(full(res.on.all)).toEqual([
+      'invariant: I-PAGES: st_set_pages of userptr object #1 failed (-ENOMEM) and left obj->pages pointing at the freed sg_table (pid100/execbuf)',
+      'use-after-free: put_pages of userptr object #1 walks the freed sg_table and frees it again (double free) (pid100/execbuf)',
+    ]);
+    expect(res.off.seen).toEqual({ execbuf: [-ERRNO.ENOMEM, 0], wait: 0, close: 0, word: COLOR });
+    expect(res.off.picked).toEqual(['st_set_pages=1', 'st_set_pages=0']);
+    expect(res.off.all).toEqual([]);
+  });
+
+  /*
+   * worker-gup-during-invalidate (§8.8). X over a resident page, no pages yet. MADV_DONTNEED holds
+   * mmap_sem only for read: it has told the notifiers but not yet zapped the PTE when the
+   * creator's execbuffer asks for pages.
+   *
+   *   P/execbuf                    P/madvise                         W (kworker)         bcs
+   *                                madvise(DONTNEED): mmap_sem(r)
+   *                                invalidate_range_start: X has
+   *                                  nothing to drop; returns
+   *                                zap_pte_range (held)
+   *   EXECBUFFER2: fast path refused
+   *     (range being invalidated):
+   *     worker queued -> -EAGAIN
+   *                                                                  ON: mmap_sem(r) (shared with
+   *                                                                      madvise); gup pins p0 from
+   *                                                                      the old PTE; installs it
+   *                                                                  OFF: read_begin: waits for
+   *                                                                      invalidate_range_end
+   *                                zaps p0; invalidate_range_end
+   *                                                                  OFF: gup faults in p1, installs
+   *   EXECBUFFER2 again -> 0                                                             blit:
+   *                                                                      ON: on p0: I-NOSTALE
+   */
+  it('worker-gup-during-invalidate (§8.8): a worker pins the old page while MADV_DONTNEED, under mmap_sem read, has not zapped it yet (I-NOSTALE)', () => {
+    let addr = 0;
+    const res = both('worker-gup-during-invalidate', ({ m, hand }) => {
+      const p = m.spawn();
+      const fd = p.open('/dev/dri/card0');
+      const a = (addr = p.mmap(0, PAGE, RW, ANON));
+      p.write(a, new Uint8Array(PAGE));
+      const x = userptr(p, fd, a, PAGE);
+      const X = userptrAt(m, a);
+      const mmu = i915_mmu_notifiers(m.i915).get(p.mm!)!;
+      const eb = fillExecbuf(p, fd, x, 1);
+      const results: number[] = [];
+      const out = { execbuf: results, madvise: NaN, workerWaited: false };
+      const works = tokens(hand, X);
+      const submit = p.thread('execbuf', (api) =>
+        retry(api, fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, eb, results),
+      );
+      const madv = p.thread('madvise', function* (api) {
+        out.madvise = yield* api.madvise(a, PAGE, uapi.MADV_DONTNEED);
+      });
+      const atZap = (t: Task): boolean => hand.stop(t) === 'zap_pte_range';
+      const wWaits = (): boolean =>
+        m.sched.tasks.some((t) => works[0]?.running === t && t.state === 'blocked' && t.waitingOn === mmu.wq);
+      hand.watch(() => {
+        if (wWaits()) out.workerWaited = true;
+      });
+      hand.hold('execbuf until madvise is between invalidate and zap', submit, { until: () => atZap(madv) });
+      hand.hold('madvise before the zap until the worker installed (or waits)', madv, {
+        at: atZap,
+        until: () => finished(works[0]) || wWaits(),
+      });
+      hand.hold('the GPU until madvise returned', (t) => t.kind === 'engine', {
+        until: () => madv.done,
+        guard: true,
+      });
+      return out;
+    });
+    expect(res.on.seen).toEqual({ execbuf: [-ERRNO.EAGAIN, 0], madvise: 0, workerWaited: false });
+    expect(full(res.on.during)).toEqual([
+      `coherence: I-NOSTALE: the GPU runs seqno 1 with userptr object #1 page 0 = pfn 0x1, but mm 1 maps ${hex(addr)} to nothing (bcs)`,
+    ]);
+    expect(kinds(res.on.all)).toEqual(['coherence: I-NOSTALE']);
+    // Off, the worker waited for invalidate_range_end and then faulted in a fresh page.
+    expect(res.off.seen).toEqual({ execbuf: [-ERRNO.EAGAIN, 0], madvise: 0, workerWaited: true });
+    expect(res.off.all).toEqual([]);
+  });
+});
+
+describe('§8.8 examples: page migration runs without mmap_sem, and i915 (3.16) does not hear it', () => {
+  function setup(m: Machine): { p: Process; fd: number; a: number; x: number; X: DrmI915UserptrObject } {
+    const p = m.spawn();
+    const fd = p.open('/dev/dri/card0');
+    const a = p.mmap(0, PAGE, RW, ANON);
+    p.write(a, new Uint8Array(PAGE).fill(0x11));
+    const x = userptr(p, fd, a, PAGE);
+    return { p, fd, a, x, X: userptrAt(m, a) };
+  }
+
+  function fill(p: Process, fd: number, x: number): void {
+    const r = p.drmIoctl(fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, fillExecbuf(p, fd, x, 1));
+    expect(r).toBe(0);
+    user.gem_wait(p, fd, x);
+  }
+
+  it('a page the object holds is pinned: migration fails with -EAGAIN and nothing changes (clean)', () => {
+    const m = Machine.boot();
+    const { p, fd, a, x, X } = setup(m);
+    fill(p, fd, x);
+    const before = mapped(p, a);
+    expect(X.pages).toEqual([before]);
+    expect(m.compact(p, a)).toBe(-ERRNO.EAGAIN);
+    expect(mapped(p, a)).toBe(before);
+    fill(p, fd, x);
+    expect(new DataView(p.read(a, 4).buffer).getUint32(0, true)).toBe(COLOR);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('a page the object does not hold moves; the next acquisition pins the new frame (clean)', () => {
+    const m = Machine.boot();
+    const { p, fd, a, x, X } = setup(m);
+    // A secondary MMU with an invalidate_page callback hears the migration; i915's range
+    // callbacks do not run.
+    const heard: string[] = [];
+    const kvm = new MmuNotifier(
+      {
+        invalidate_page: function* (_mn, _mm, address) {
+          heard.push(`page ${hex(address)}`);
+          yield* [];
+        },
+        invalidate_range_start: function* (_mn, _mm, start, end) {
+          heard.push(`range ${hex(start)}-${hex(end)}`);
+          yield* [];
+        },
+      },
+      'kvm',
+    );
+    const mm = p.mm!;
+    const reg = m.sched.spawn('register', 'kthread', mmu_notifier_register(kvm, mm));
+    m.sched.runUntil(() => reg.done);
+    m.trace({
+      event: (e) => {
+        if (e.op === 'invalidate_range_start') heard.push(`i915 ${e.resource ?? ''}`);
+      },
+    });
+    const before = mapped(p, a);
+    expect(m.compact(p, a)).toBe(0);
+    expect(heard).toEqual([`page ${hex(a)}`]);
+    const unreg = m.sched.spawn('unregister', 'kthread', mmu_notifier_unregister(kvm, mm));
+    m.sched.runUntil(() => unreg.done);
+    const after = mapped(p, a);
+    expect(after).not.toBe(before);
+    expect(m.ram.isFree(before)).toBe(true);
+    expect(p.read(a, 4)).toEqual(new Uint8Array(4).fill(0x11));
+    fill(p, fd, x);
+    expect(X.pages).toEqual([after]);
+    expect(new DataView(p.read(a, 4).buffer).getUint32(0, true)).toBe(COLOR);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  /*
+   *   compact (kthread)                      P/execbuf
+   *   isolate: get_page(p0); lock_page (held)
+   *                                          EXECBUFFER2: fast path pins p0, installs, blit -> 0
+   *   try_to_unmap; count check: pinned ->
+   *   -EAGAIN, the PTE stays; invalidate_page
+   *   (i915 has no such callback: hears nothing)
+   */
+  it('a fast path between isolation and unmapping: its pin makes the migration fail (clean)', () => {
+    const hand = new Hand();
+    const m = Machine.boot({ chooser: hand });
+    hand.attach(m);
+    const { p, fd, a, x, X } = setup(m);
+    const p0 = mapped(p, a);
+    const eb = fillExecbuf(p, fd, x, 1);
+    const results: number[] = [];
+    const out = { compact: NaN };
+    const compact = m.sched.spawn(
+      'compact',
+      'kthread',
+      (function* () {
+        out.compact = yield* migrate_page(p.mm!, a);
+      })(),
+    );
+    const submit = p.thread('execbuf', (api) =>
+      retry(api, fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, eb, results),
+    );
+    hand.hold('compaction at lock_page until the execbuffer returned', compact, {
+      at: (t) => hand.stop(t) === 'lock_page',
+      until: () => submit.done,
+    });
+    m.run();
+    expect(hand.unused()).toEqual([]);
+    hand.release();
+    expect(results).toEqual([0]);
+    expect(out.compact).toBe(-ERRNO.EAGAIN);
+    expect(X.pages).toEqual([p0]);
+    expect(mapped(p, a)).toBe(p0);
+    expect(m.findings()).toEqual([]);
+    expect(m.shutdown()).toEqual([]);
+  });
+});
