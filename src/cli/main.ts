@@ -1,30 +1,173 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from 'commander';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  type Io,
+  UsageError,
+  exploreCommand,
+  listCommand,
+  replayCommandRun,
+  traceCommand,
+  zooCommand,
+} from './commands.js';
+import { demo } from './demo.js';
 import { story } from './story.js';
 
-function seedArg(v: string): number {
+function intArg(what: string, min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${what} is an integer in [${min}, ${max}]`);
+    return n;
+  };
+}
+const seedArg = intArg('a seed', 0, 0xffffffff);
+function secondsArg(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
-    throw new InvalidArgumentError('a seed is an integer in [0, 2^32)');
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('seconds is a positive number');
   return n;
 }
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
 
-const program = new Command()
-  .name('userptr')
-  .description(
-    'A deterministic, executable model of the Linux 3.16 i915 userptr ioctl and the machine around it',
-  )
-  .showHelpAfterError()
-  .exitOverride((err) => {
-    process.exit(err.exitCode === 0 ? 0 : 2);
-  });
+/** The process's Io: live status only on a terminal. */
+export function nodeIo(): Io {
+  const io: Io = {
+    out: (l) => process.stdout.write(l + '\n'),
+    err: (l) => process.stderr.write(l + '\n'),
+    now: () => performance.now(),
+  };
+  if (process.stdout.isTTY) {
+    let shown = false;
+    io.out = (l) => {
+      if (shown) process.stdout.write('\r\x1b[K');
+      shown = false;
+      process.stdout.write(l + '\n');
+    };
+    io.status = (l) => {
+      process.stdout.write(`\r\x1b[K${l}`);
+      shown = l !== '';
+    };
+  }
+  return io;
+}
 
-program
-  .command('story')
-  .description('tell the scripted story of the machine: mmap, fork, copy-on-write, MMU notifiers')
-  .option('--seed <n>', 'seed of every nondeterministic choice', seedArg, 1)
-  .action((opts: { seed: number }) => {
-    process.exitCode = story(opts.seed, (l) => process.stdout.write(l + '\n'));
-  });
+/**
+ * The `userptr` program. Every command sets `result.code`; bad arguments throw a CommanderError
+ * with exit code 2 after printing a one-line error and the usage.
+ */
+export function makeProgram(io: Io, result: { code: number }): Command {
+  const program = new Command()
+    .name('userptr')
+    .description(
+      'A deterministic, executable model of the Linux 3.16 i915 userptr ioctl and the machine around it',
+    )
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showHelpAfterError()
+    .exitOverride();
+  const run = (fn: () => number, cmd: Command): void => {
+    try {
+      result.code = fn();
+    } catch (e) {
+      if (e instanceof UsageError) cmd.error(`error: ${e.message}`, { exitCode: 2, code: 'userptr.usage' });
+      throw e;
+    }
+  };
 
-program.parse();
+  program
+    .command('demo')
+    .description(
+      'the zero-copy story: memory, a userptr object, a GPU blit, the CPU reads, munmap invalidates; then a short zoo',
+    )
+    .option('--seed <n>', 'seed of every nondeterministic choice', seedArg, 1)
+    .option('--budget <n>', 'schedules per exploration of the short zoo', intArg('the budget', 1, 1e9), 40)
+    .action(function (this: Command, o: { seed: number; budget: number }) {
+      run(() => demo(io, { seed: o.seed, zooBudget: o.budget }), this);
+    });
+  program
+    .command('story')
+    .description('tell the scripted story of the machine: mmap, fork, copy-on-write, MMU notifiers')
+    .option('--seed <n>', 'seed of every nondeterministic choice', seedArg, 1)
+    .action(function (this: Command, o: { seed: number }) {
+      run(() => story(o.seed, io.out), this);
+    });
+  program
+    .command('list')
+    .description('list scenarios and bug switches')
+    .action(function (this: Command) {
+      run(() => listCommand(io), this);
+    });
+  program
+    .command('explore')
+    .description('explore a scenario for findings')
+    .argument('<scenario>', "a scenario name (see 'userptr list')")
+    .option('--bug <id>', "turn a bug switch on instead of the scenario's own (repeatable)", collect)
+    .option('--strategy <s>', 'random, pct[:d], pos, dfs[:b], portfolio', 'portfolio')
+    .addOption(
+      new Option('--schedules <n>', 'schedules to run (default 1000)')
+        .argParser(intArg('schedules', 1, 1e9))
+        .conflicts('seconds'),
+    )
+    .addOption(new Option('--seconds <s>', 'seconds to explore').argParser(secondsArg))
+    .option('--seed <n>', "seed of the strategy's stream", seedArg, 1)
+    .action(function (
+      this: Command,
+      name: string,
+      o: { bug?: string[]; strategy: string; schedules?: number; seconds?: number; seed: number },
+    ) {
+      run(() => exploreCommand(name, o, io), this);
+    });
+  program
+    .command('replay')
+    .description('replay schedule strings (prerequisites first) and show the run')
+    .argument('<schedule...>', 'schedule strings (up1:...)')
+    .action(function (this: Command, schedules: string[]) {
+      run(() => replayCommandRun(schedules, io), this);
+    });
+  program
+    .command('trace')
+    .description('replay a schedule and write a Chrome trace (opens in Perfetto)')
+    .argument('<schedule>', 'a schedule string (up1:...)')
+    .requiredOption('--out <file>', 'the JSON file to write')
+    .action(function (this: Command, schedule: string, o: { out: string }) {
+      run(() => traceCommand(schedule, o.out, io), this);
+    });
+  program
+    .command('zoo')
+    .description('every bug switch found by its scenario; the correct design clean')
+    .option('--budget <n>', 'schedules per exploration', intArg('the budget', 1, 1e9), 200)
+    .option('--seed <n>', 'seed of the explorations', seedArg, 1)
+    .option('--markdown', 'print the table as Markdown')
+    .action(function (this: Command, o: { budget: number; seed: number; markdown?: boolean }) {
+      run(() => zooCommand(o, io), this);
+    });
+  return program;
+}
+
+/** Runs the program on `argv` (user arguments only); the exit status. */
+export function main(argv: string[], io: Io): number {
+  const result = { code: 0 };
+  const program = makeProgram(io, result);
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0;
+      return 2;
+    }
+    throw e;
+  }
+  return result.code;
+}
+
+function isMain(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) process.exitCode = main(process.argv.slice(2), nodeIo());

@@ -1,0 +1,242 @@
+import { writeFileSync } from 'node:fs';
+import { knownBugs } from '../base/bugs.js';
+import {
+  type ExploreProgress,
+  type RunResult,
+  type Scenario,
+  configHash,
+  decodeSchedule,
+  explore,
+  makeStrategy,
+  replay,
+  replayCommand,
+} from '../explore/index.js';
+import {
+  BUG_SCENARIOS,
+  SCENARIOS,
+  WORKLOADS,
+  formatZoo,
+  runZoo,
+  scenarioByName,
+  setInvariants,
+  withBugs,
+} from '../scenarios/index.js';
+import { MemorySink, type TraceEvent, formatChromeTrace, renderSwimLanes } from '../trace/index.js';
+
+/** Where a command writes, and whether its stdout is a terminal. */
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Rewrites the current terminal line (live status); absent when not a TTY. */
+  status?: (line: string) => void;
+  now: () => number;
+}
+
+/** Bad arguments: a one-line message, usage, exit status 2. */
+export class UsageError extends Error {}
+
+// --- list -----------------------------------------------------------------------------------------
+
+export function listCommand(io: Io): number {
+  io.out('scenarios:');
+  const w = Math.max(...SCENARIOS.map((s) => s.name.length));
+  for (const s of SCENARIOS) io.out(`  ${s.name.padEnd(w)}  ${s.description}`);
+  io.out('');
+  io.out('bugs (--bug <id>; * has a scenario):');
+  const bugs = knownBugs();
+  const bw = Math.max(...bugs.map((b) => b.id.length));
+  const iw = Math.max(...bugs.map((b) => b.invariant.length));
+  const covered = new Set(BUG_SCENARIOS.map((s) => s.bug));
+  for (const b of bugs) {
+    io.out(
+      `  ${covered.has(b.id) ? '*' : ' '} ${b.id.padEnd(bw)}  ${b.invariant.padEnd(iw)}  ${b.description}`,
+    );
+  }
+  return 0;
+}
+
+// --- explore --------------------------------------------------------------------------------------
+
+export interface ExploreArgs {
+  bug?: string[];
+  strategy?: string;
+  schedules?: number;
+  seconds?: number;
+  seed?: number;
+}
+
+function resolveScenario(name: string, bugs?: string[]): Scenario {
+  const s = scenarioByName(name);
+  if (!s) throw new UsageError(`unknown scenario '${name}' (see 'userptr list')`);
+  if (!bugs) return s;
+  const ids = new Set(knownBugs().map((b) => b.id));
+  for (const b of bugs)
+    if (b !== 'as-merged' && !ids.has(b)) throw new UsageError(`unknown bug id '${b}' (see 'userptr list')`);
+  return withBugs(s, bugs);
+}
+
+/** The events of a run worth a swim lane: from the scenario's first thread on, tasks that did something. */
+function laneEvents(events: readonly TraceEvent[], until: number): TraceEvent[] {
+  const first = events.findIndex((e) => e.op === 'spawn' && e.task.includes('/'));
+  const tail = (first < 0 ? events : events.slice(first)).filter((e) => e.step <= until);
+  const busy = new Set(tail.filter((e) => e.op !== 'wake' && e.op !== 'spawn').map((e) => e.taskId));
+  return tail.filter((e) => busy.has(e.taskId));
+}
+
+/** Swim lanes of a replayed run, its findings, and the run. */
+export function replayReport(s: Scenario, schedule: string, prerequisites: string[], io: Io): RunResult {
+  const sink = new MemorySink();
+  const run = replay(s, schedule, { prerequisites, sinks: [sink] });
+  const until = run.findings[0]?.step ?? Number.POSITIVE_INFINITY;
+  io.out(renderSwimLanes(laneEvents(sink.events, until), { columnWidth: 22 }));
+  if (run.diverged) io.out(`replay: ${run.diverged.message}`);
+  return run;
+}
+
+function findingLines(run: RunResult, io: Io): void {
+  if (run.findings.length === 0) io.out('findings: none');
+  for (const f of run.findings) {
+    io.out(`finding: ${f.kind}: ${f.message} (${f.task}, step ${f.step})`);
+    if (f.detail) for (const l of f.detail.split('\n')) io.out(`  ${l}`);
+  }
+}
+
+export function exploreCommand(name: string, a: ExploreArgs, io: Io): number {
+  const s = resolveScenario(name, a.bug);
+  if (a.schedules !== undefined && a.seconds !== undefined)
+    throw new UsageError('give --schedules or --seconds, not both');
+  const strategy = a.strategy ?? 'portfolio';
+  try {
+    makeStrategy(strategy, 1);
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const budget = a.seconds !== undefined ? `${a.seconds} s` : `${a.schedules ?? 1000} schedules`;
+  io.out(
+    `exploring ${s.name} [${(s.config.bugs as string[] | undefined)?.join(', ') || 'correct design'}] with ${strategy}, seed ${a.seed ?? 1}, ${budget}`,
+  );
+  const show = (p: ExploreProgress): void => {
+    const rate = p.schedulesPerSecond !== undefined ? `${p.schedulesPerSecond.toFixed(0)}/s` : '';
+    const line = `${p.schedules} schedules ${rate}  coverage ${p.goalsReached}/${p.goalsTotal}  findings ${p.failures}  ${p.status}`;
+    if (io.status && !p.done) io.status(line);
+    else io.out(line);
+  };
+  const r = explore(s, {
+    strategy,
+    seed: a.seed ?? 1,
+    ...(a.seconds !== undefined ? { seconds: a.seconds } : { schedules: a.schedules ?? 1000 }),
+    now: io.now,
+    onProgress: show,
+    progressEvery: io.status ? 20 : 200,
+  });
+  for (const c of r.coverage)
+    io.out(`goal ${c.reached ? 'reached' : 'NOT reached'}: ${c.name}${c.reached ? ` (${c.runs} runs)` : ''}`);
+  const f = r.failure;
+  if (!f) {
+    io.out(`no finding in ${r.stats.schedules} schedules${r.complete ? ' (the search is complete)' : ''}`);
+    return 0;
+  }
+  io.out('');
+  io.out(
+    `FOUND after ${f.found.index} schedules (${f.found.strategy}): ${f.finding.kind}: ${f.finding.message}`,
+  );
+  io.out('');
+  const run = replayReport(s, f.schedule, f.prerequisites, io);
+  io.out('');
+  findingLines(run, io);
+  io.out(
+    `replayed twice: ${f.replay.reproduced && f.replay.deterministic ? 'identical' : (f.replay.problem ?? 'differ')}`,
+  );
+  if (f.shrink) io.out(`shrunk: ${f.shrink.summary}`);
+  io.out(`schedule: ${f.schedule}`);
+  io.out(`replay:   ${f.replayCommand}`);
+  return 1;
+}
+
+// --- replay / trace -------------------------------------------------------------------------------
+
+/** The scenario (with the bug switches) a schedule string was recorded with. */
+export function scenarioOfSchedule(text: string): Scenario {
+  let sched;
+  try {
+    sched = decodeSchedule(text);
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const base = scenarioByName(sched.scenario);
+  if (!base) throw new UsageError(`unknown scenario '${sched.scenario}' in the schedule`);
+  const candidates = [
+    base,
+    withBugs(base, []),
+    withBugs(base, ['as-merged']),
+    ...knownBugs().map((b) => withBugs(base, [b.id])),
+  ];
+  const s = candidates.find((c) => configHash(c) === sched.configHash);
+  if (!s) throw new UsageError(`no configuration of ${base.name} has hash ${sched.configHash}`);
+  return s;
+}
+
+export function replayCommandRun(schedules: string[], io: Io): number {
+  if (schedules.length === 0) throw new UsageError('give a schedule string');
+  const last = schedules[schedules.length - 1]!;
+  const s = scenarioOfSchedule(last);
+  for (const p of schedules.slice(0, -1)) scenarioOfSchedule(p);
+  io.out(`replaying ${s.name} [${(s.config.bugs as string[] | undefined)?.join(', ') || 'correct design'}]`);
+  const run = replayReport(s, last, schedules.slice(0, -1), io);
+  findingLines(run, io);
+  io.out(`steps ${run.steps}, decisions ${run.decisions.length}, preemptions ${run.preemptions}`);
+  return run.findings.length > 0 ? 1 : 0;
+}
+
+export function traceCommand(schedule: string, outFile: string, io: Io): number {
+  const s = scenarioOfSchedule(schedule);
+  const sink = new MemorySink();
+  const run = replay(s, schedule, { sinks: [sink] });
+  writeFileSync(outFile, formatChromeTrace(sink.events));
+  io.out(
+    `wrote ${sink.events.length} events of ${s.name} to ${outFile} (open it in https://ui.perfetto.dev)`,
+  );
+  io.out(
+    `findings: ${run.findings.length === 0 ? 'none' : run.findings.map((f) => `${f.kind}: ${f.message}`).join('; ')}`,
+  );
+  return 0;
+}
+
+// --- zoo ------------------------------------------------------------------------------------------
+
+export function zooCommand(
+  a: { budget?: number; seed?: number; markdown?: boolean; bugs?: string[] },
+  io: Io,
+): number {
+  setInvariants(knownBugs());
+  const budget = a.budget ?? 200;
+  io.out(
+    `the bug zoo: each switch's scenario explored with portfolio, seed ${a.seed ?? 1}, up to ${budget} schedules on and off`,
+  );
+  const res = runZoo({
+    budget,
+    seed: a.seed ?? 1,
+    now: io.now,
+    ...(a.bugs ? { bugs: a.bugs } : {}),
+    onRow: (r) => io.status?.(`${r.name}: ${r.found === false ? 'MISSED' : 'done'}`),
+  });
+  io.status?.('');
+  io.out(formatZoo(res.rows, a.markdown ?? false));
+  const covered = new Set(BUG_SCENARIOS.map((s) => s.bug));
+  const missing = knownBugs()
+    .filter((b) => !covered.has(b.id))
+    .map((b) => b.id);
+  if (!a.bugs && missing.length) io.out(`\nswitches without a scenario: ${missing.join(', ')}`);
+  const cleanSchedules = res.rows.reduce((n, r) => n + (r.clean.finding ? 0 : r.clean.schedules), 0);
+  io.out(
+    `correct design: ${cleanSchedules} schedules over ${BUG_SCENARIOS.length + WORKLOADS.length} scenarios with no finding`,
+  );
+  io.out(
+    res.ok
+      ? 'zoo: every bug found, the correct design clean'
+      : 'zoo: FAILED (a bug missed or the correct design has a finding)',
+  );
+  return res.ok ? 0 : 1;
+}
+
+export { replayCommand };

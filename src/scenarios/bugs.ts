@@ -1,0 +1,378 @@
+import type { Machine } from '../kernel/machine.js';
+import type { RunContext } from '../explore/index.js';
+import * as uapi from '../uapi/index.js';
+import * as user from '../user/index.js';
+import {
+  ANON,
+  type BugScenario,
+  EAGAIN,
+  PAGE,
+  RW,
+  fill,
+  fillExecbuf,
+  gemClose,
+  gemWait,
+  ioctlRetry,
+  proc,
+  tryUserptr,
+  userptr,
+} from './common.js';
+
+/**
+ * One scenario per bug switch: user threads racing over a userptr object, in which the explorer
+ * finds the switch's finding (with the switch on) and nothing (with it off). Setup runs through
+ * the sync facade (its interleavings are decisions too); the racy part runs in threads.
+ */
+
+const EB = uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2;
+
+function bug(
+  id: string,
+  description: string,
+  expect: BugScenario['expect'],
+  goals: string[],
+  run: (m: Machine, ctx: RunContext) => void,
+): BugScenario {
+  return {
+    name: `bug/${id}`,
+    bug: id,
+    description,
+    config: { bugs: [id] },
+    expect,
+    goals: goals.map((name) => ({ name })),
+    run,
+  };
+}
+
+export const BUG_SCENARIOS: BugScenario[] = [
+  bug(
+    'v3-no-invalidate',
+    'a blit fills a userptr object, then one thread unmaps the range while another waits on it',
+    { kind: 'coherence', message: 'I-COVER' },
+    ['unmapped-with-pages'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, 2 * PAGE, RW, ANON);
+      p.write(a, new Uint8Array(2 * PAGE));
+      const h = userptr(p, fd, a, 2 * PAGE);
+      fill(p, fd, h, 2);
+      p.thread('wait', (api) => gemWait(api, fd, h));
+      p.thread('munmap', function* (api) {
+        ctx.mark('unmapped-with-pages');
+        yield* api.munmap(a, 2 * PAGE);
+      });
+    },
+  ),
+  bug(
+    'v15-overlap',
+    'an object inside another, both filled, then the range is unmapped',
+    { kind: 'coherence', message: 'I-COVER' },
+    ['inner-created'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, 4 * PAGE, RW, ANON);
+      p.write(a, new Uint8Array(4 * PAGE));
+      const outer = userptr(p, fd, a, 3 * PAGE);
+      const inner = tryUserptr(p, fd, a + PAGE, PAGE);
+      fill(p, fd, outer, 3);
+      if (inner > 0) {
+        ctx.mark('inner-created');
+        fill(p, fd, inner, 1);
+      }
+      p.thread('munmap', (api) => api.munmap(a, 4 * PAGE));
+    },
+  ),
+  bug(
+    'v4-invalidate-all',
+    'two objects on two buffers; one thread unmaps the first while another blits into the second',
+    { kind: 'invariant', message: 'I-LOCAL' },
+    ['other-object-busy'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      const b = p.mmap(0, PAGE, RW, ANON);
+      p.write(a, new Uint8Array(PAGE));
+      p.write(b, new Uint8Array(PAGE));
+      fill(p, fd, userptr(p, fd, a, PAGE), 1);
+      const hb = userptr(p, fd, b, PAGE);
+      fill(p, fd, hb, 1);
+      const eb = fillExecbuf(p, fd, hb, 1);
+      p.thread('blit', function* (api) {
+        ctx.mark('other-object-busy');
+        yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
+      });
+      p.thread('munmap', (api) => api.munmap(a, PAGE));
+    },
+  ),
+  bug(
+    'v14-struct-mutex-lookup',
+    'a thread maps, touches and unmaps memory no object covers while a userptr object exists',
+    { kind: 'invariant', message: 'I-CHEAP' },
+    ['unrelated-munmap'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      userptr(p, fd, a, PAGE);
+      p.thread('scratch', function* (api) {
+        const o = yield* api.mmap(0, PAGE, RW, ANON);
+        yield* api.write(o, new Uint8Array([1]));
+        ctx.mark('unrelated-munmap');
+        yield* api.munmap(o, PAGE);
+      });
+    },
+  ),
+  bug(
+    'v11-gup-under-struct-mutex',
+    'a thread blits into an untouched userptr buffer (the slow path pins) while another unmaps it',
+    { kind: 'lockdep|deadlock', message: '' },
+    ['slow-path-and-munmap'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, 2 * PAGE, RW, ANON);
+      const h = userptr(p, fd, a, 2 * PAGE);
+      const eb = fillExecbuf(p, fd, h, 2);
+      p.thread('blit', function* (api) {
+        const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
+        if (r === 0) yield* gemWait(api, fd, h);
+      });
+      p.thread('munmap', function* (api) {
+        ctx.mark('slow-path-and-munmap');
+        yield* api.munmap(a, 2 * PAGE);
+      });
+    },
+  ),
+  bug(
+    'v12-bare-mm',
+    'an UNSYNCHRONIZED object used by a child after its creator exited (a worker pins)',
+    { kind: 'use-after-free', message: 'mm' },
+    ['child-after-exit'],
+    (m, ctx) => {
+      const { p, fd } = proc(m, 0);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      const h = userptr(p, fd, a, PAGE, uapi.I915_USERPTR_UNSYNCHRONIZED);
+      const child = p.fork();
+      const eb = fillExecbuf(child, fd, h, 1);
+      p.exit();
+      child.thread('blit', function* (api) {
+        ctx.mark('child-after-exit');
+        const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
+        if (r === 0) yield* gemWait(api, fd, h);
+      });
+    },
+  ),
+  bug(
+    'v13-sync-unregister',
+    "one process closes its only userptr while another process unmaps its own userptr's range",
+    { kind: 'deadlock', message: 'srcu' },
+    ['close-and-munmap'],
+    (m, ctx) => {
+      const { p: p1, fd: fd1 } = proc(m);
+      const { p: p2, fd: fd2 } = proc(m);
+      const a = p1.mmap(0, PAGE, RW, ANON);
+      const b = p2.mmap(0, PAGE, RW, ANON);
+      const x = userptr(p1, fd1, a, PAGE);
+      userptr(p2, fd2, b, PAGE);
+      p1.thread('close', (api) => gemClose(api, fd1, x));
+      p2.thread('munmap', function* (api) {
+        ctx.mark('close-and-munmap');
+        yield* api.munmap(b, PAGE);
+      });
+    },
+  ),
+  bug(
+    'v16-worker-race',
+    'a thread blits into an untouched buffer (a worker pins it) while another thread unmaps it',
+    { kind: 'coherence', message: 'I-NOSTALE' },
+    ['munmap-while-worker-queued'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, 2 * PAGE, RW, ANON);
+      const h = userptr(p, fd, a, 2 * PAGE);
+      const eb = fillExecbuf(p, fd, h, 2);
+      const results: number[] = [];
+      p.thread('execbuf', function* (api) {
+        const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2', results);
+        if (r === 0) yield* gemWait(api, fd, h);
+      });
+      p.thread('munmap', function* (api) {
+        yield* api.munmap(a, 2 * PAGE);
+        if (results.length > 0 && results.at(-1) === EAGAIN) ctx.mark('munmap-while-worker-queued');
+      });
+    },
+  ),
+  bug(
+    'v17-no-retire',
+    'a thread blits into an object and closes it; another creates an object on the same range',
+    { kind: 'invariant', message: 'I-NOSPURIOUS' },
+    ['created-after-close'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      p.write(a, new Uint8Array(PAGE));
+      const x = userptr(p, fd, a, PAGE);
+      const eb = fillExecbuf(p, fd, x, 1);
+      let closed = false;
+      p.thread('first', function* (api) {
+        yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
+        yield* gemClose(api, fd, x);
+        closed = true;
+      });
+      p.thread('again', function* (api) {
+        // Waits, as a program polling its own memory would, until the blit landed and X was
+        // closed: only then is an -EINVAL spurious (before, X is legitimately in the way).
+        for (;;) {
+          const got = yield* api.read(a, 1);
+          if (closed && got instanceof Uint8Array && got[0] === 0x5a) break;
+          yield* ctx.sched_yield('poll');
+        }
+        ctx.mark('created-after-close');
+        const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: PAGE, flags: 0 });
+        yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
+      });
+    },
+  ),
+  bug(
+    'dying-object-ref',
+    "a thread closes an object's last handle while another unmaps its range",
+    { kind: 'WARN', message: 'kref_get' },
+    ['close-and-munmap'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      p.write(a, new Uint8Array(PAGE));
+      const x = userptr(p, fd, a, PAGE);
+      p.thread('close', (api) => gemClose(api, fd, x));
+      p.thread('munmap', function* (api) {
+        ctx.mark('close-and-munmap');
+        yield* api.munmap(a, PAGE);
+      });
+    },
+  ),
+  bug(
+    'serial-zero',
+    "a thread creates the process's first userptr while another unmaps an unrelated range",
+    { kind: 'BUG', message: 'NULL pointer' },
+    ['create-and-munmap'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      const c = p.mmap(0, PAGE, RW, ANON);
+      p.thread('create', function* (api) {
+        const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: PAGE, flags: 0 });
+        yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
+      });
+      p.thread('munmap', function* (api) {
+        ctx.mark('create-and-munmap');
+        yield* api.munmap(c, PAGE);
+      });
+    },
+  ),
+  bug(
+    'token-clobber',
+    "a child blits into its parent's object (workers pin) while the parent drops the page with MADV_DONTNEED",
+    { kind: 'invariant', message: 'I-PROGRESS' },
+    ['two-workers'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      const x = userptr(p, fd, a, PAGE);
+      const c = p.fork();
+      const eb = fillExecbuf(c, fd, x, 1);
+      const results: number[] = [];
+      c.thread('execbuf', function* (api) {
+        const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2', results);
+        if (results.filter((v) => v === EAGAIN).length >= 2) ctx.mark('two-workers');
+        if (r === 0) yield* gemWait(api, fd, x);
+      });
+      p.thread('madvise', (api) => api.madvise(a, PAGE, uapi.MADV_DONTNEED));
+    },
+  ),
+  bug(
+    'fast-gup-during-invalidate',
+    'a thread blits into a resident buffer (the fast path pins) while another unmaps it',
+    { kind: 'coherence', message: 'I-NOSTALE' },
+    ['blit-during-munmap'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      p.write(a, new Uint8Array(PAGE));
+      const x = userptr(p, fd, a, PAGE);
+      const eb = fillExecbuf(p, fd, x, 1);
+      let unmapping = false;
+      p.thread('execbuf', function* (api) {
+        const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
+        if (unmapping) ctx.mark('blit-during-munmap');
+        if (r === 0) yield* gemWait(api, fd, x);
+      });
+      p.thread('munmap', function* (api) {
+        unmapping = true;
+        yield* api.munmap(a, PAGE);
+        unmapping = false;
+      });
+    },
+  ),
+  bug(
+    'zero-size',
+    'a thread asks for a zero-sized userptr object',
+    { kind: 'BUG', message: 'inverted interval' },
+    ['asked'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      p.thread('create', function* (api) {
+        ctx.mark('asked');
+        const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: 0, flags: 0 });
+        yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
+      });
+    },
+  ),
+  bug(
+    'mmu-object-leak',
+    'two threads each create and close a userptr object',
+    { kind: 'leak', message: 'i915_mmu_object' },
+    ['closed'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      for (const t of ['a', 'b']) {
+        const a = p.mmap(0, PAGE, RW, ANON);
+        p.thread(t, function* (api) {
+          const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: PAGE, flags: 0 });
+          if ((yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b)) !== 0) return;
+          yield* gemClose(api, fd, uapi.drm_i915_gem_userptr.decode(b).handle);
+          ctx.mark('closed');
+        });
+      }
+    },
+  ),
+  bug(
+    'mmput-under-struct-mutex',
+    'a process with a userptr object and a GTT mmap exits',
+    { kind: 'lockdep|deadlock', message: '' },
+    ['exited'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      userptr(p, fd, a, PAGE);
+      const fd2 = p.open('/dev/dri/card0');
+      const bo = user.gem_create(p, fd2, PAGE);
+      const g = user.gem_mmap__gtt(p, fd2, bo, PAGE, RW);
+      p.write(g, [1]);
+      user.gem_close(p, fd2, bo);
+      ctx.mark('exited');
+      p.exit();
+    },
+  ),
+];
+
+/** Known findings of the correct design in bug scenarios (see `BugScenario.knownOff`). */
+const KNOWN_OFF: Record<string, BugScenario['knownOff']> = {
+  'v17-no-retire': {
+    template:
+      'invariant: I-NOSPURIOUS: -EINVAL for [<n>, <n>] because of closed, idle userptr object #<n> not yet retired',
+    why: 'the I-NOSPURIOUS check judges idleness when it reports, not when the ioctl retired: a request completing between the retire and the overlap check (struct_mutex held) is taken for a spurious -EINVAL',
+  },
+};
+for (const s of BUG_SCENARIOS) {
+  const k = KNOWN_OFF[s.bug];
+  if (k) s.knownOff = k;
+}

@@ -1,0 +1,88 @@
+import type { Scenario } from '../explore/index.js';
+import * as uapi from '../uapi/index.js';
+import { ANON, PAGE, RW, fillExecbuf, gemClose, gemWait, ioctlRetry, proc, userptr } from './common.js';
+
+/**
+ * Workloads: several processes creating, using, unmapping, forking and exiting around userptr
+ * objects. They run clean on the correct design; the zoo explores them to show it.
+ */
+
+const EB = uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2;
+
+export const WORKLOADS: Scenario[] = [
+  {
+    name: 'workload/zero-copy',
+    description:
+      'two processes each blit into a userptr buffer and read it back, one unmaps while the other forks a child that exits',
+    config: {},
+    goals: [{ name: 'blit-done' }, { name: 'read-back' }, { name: 'child-exited' }],
+    run(m, ctx) {
+      const { p: p1, fd: fd1 } = proc(m);
+      const { p: p2, fd: fd2 } = proc(m);
+      const a = p1.mmap(0, 2 * PAGE, RW, ANON);
+      p1.write(a, new Uint8Array(2 * PAGE));
+      const h1 = userptr(p1, fd1, a, 2 * PAGE);
+      const eb1 = fillExecbuf(p1, fd1, h1, 2, 0x11111111);
+      const b = p2.mmap(0, PAGE, RW, ANON);
+      const h2 = userptr(p2, fd2, b, PAGE);
+      const eb2 = fillExecbuf(p2, fd2, h2, 1, 0x22222222);
+      p1.thread('blit', function* (api) {
+        const r = yield* ioctlRetry(ctx, api, fd1, EB, eb1, 'execbuffer2');
+        if (r !== 0) return;
+        yield* gemWait(api, fd1, h1);
+        ctx.mark('blit-done');
+        const got = yield* api.read(a, 4);
+        if (got instanceof Uint8Array && got[0] === 0x11) ctx.mark('read-back');
+        yield* api.munmap(a, 2 * PAGE);
+      });
+      p1.thread('close', function* (api) {
+        yield* ctx.sched_yield();
+        yield* gemClose(api, fd1, h1);
+      });
+      p2.thread('blit', function* (api) {
+        const r = yield* ioctlRetry(ctx, api, fd2, EB, eb2, 'execbuffer2');
+        if (r === 0) yield* gemWait(api, fd2, h2);
+      });
+      const child = p2.fork();
+      child.thread('exit', function* (api) {
+        yield* api.write(b, new Uint8Array([7]));
+        ctx.mark('child-exited');
+      });
+    },
+  },
+  {
+    name: 'workload/churn',
+    description:
+      'one process creates, uses and closes userptr objects on one range while another thread remaps and drops pages of it',
+    config: {},
+    goals: [{ name: 'created' }, { name: 'dropped' }],
+    run(m, ctx) {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, 2 * PAGE, RW, ANON);
+      p.write(a, new Uint8Array(2 * PAGE));
+      p.thread('churn', function* (api) {
+        for (let i = 0; i < 2; i++) {
+          const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: PAGE, flags: 0 });
+          const r = yield* retryingCreate(api, fd, b);
+          if (r !== 0) continue;
+          ctx.mark('created');
+          const h = uapi.drm_i915_gem_userptr.decode(b).handle;
+          yield* gemClose(api, fd, h);
+        }
+      });
+      p.thread('madvise', function* (api) {
+        yield* api.madvise(a + PAGE, PAGE, uapi.MADV_DONTNEED);
+        yield* api.write(a + PAGE, new Uint8Array([1]));
+        yield* api.madvise(a, PAGE, uapi.MADV_DONTNEED);
+        ctx.mark('dropped');
+      });
+      function* retryingCreate(
+        api: Parameters<Parameters<typeof p.thread>[1]>[0],
+        fd: number,
+        b: Uint8Array,
+      ) {
+        return yield* ioctlRetry(ctx, api, fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b, 'userptr');
+      }
+    },
+  },
+];

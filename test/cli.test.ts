@@ -1,0 +1,90 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Io } from '../src/cli/commands.js';
+import { main } from '../src/cli/main.js';
+
+/** Runs the `userptr` program in-process; its exit status and what it wrote. */
+function run(...argv: string[]): { code: number; out: string; err: string; lines: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  let t = 0;
+  const io: Io = { out: (l) => out.push(l), err: (l) => err.push(l), now: () => (t += 1) };
+  const code = main(argv, io);
+  return { code, out: out.join('\n'), err: err.join('\n'), lines: out };
+}
+
+describe('the userptr command', () => {
+  it('list: scenarios and bugs', () => {
+    const r = run('list');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('bug/v16-worker-race');
+    expect(r.out).toContain('workload/zero-copy');
+    expect(r.out).toMatch(/\* v16-worker-race +I-NOSTALE/);
+  });
+
+  it('bad arguments: one-line error, usage, exit status 2', () => {
+    for (const argv of [
+      ['explore', 'no-such-scenario'],
+      ['explore', 'v16-worker-race', '--bug', 'no-such-bug'],
+      ['explore', 'v16-worker-race', '--schedules', '2', '--seconds', '1'],
+      ['explore', 'v16-worker-race', '--schedules', 'many'],
+      ['explore', 'v16-worker-race', '--strategy', 'nope'],
+      ['replay', 'not-a-schedule'],
+      ['trace', 'up1:bug/v16-worker-race:a9dd1141:AgICAAAAAAMCAgICAgIE'],
+      ['zoo', '--budget', '0'],
+      ['frobnicate'],
+    ]) {
+      const r = run(...argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.err.split('\n')[0], argv.join(' ')).toMatch(/^error: /);
+      expect(r.err, argv.join(' ')).toContain('Usage: userptr');
+    }
+  });
+
+  it('explore finds a bug and prints swim lanes, the finding, the schedule and its replay command', () => {
+    const r = run('explore', 'v16-worker-race', '--schedules', '80', '--seed', '1');
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/FOUND after \d+ schedules/);
+    expect(r.out).toContain('finding: coherence: I-NOSTALE');
+    expect(r.out).toMatch(/shrunk: preemptions \d+ → \d+/);
+    expect(r.out).toContain('pid100/execbuf');
+    const schedule = /^schedule: (\S+)$/m.exec(r.out)![1]!;
+    expect(r.out).toContain(`replay:   userptr replay '${schedule}'`);
+
+    const again = run('replay', schedule);
+    expect(again.code).toBe(1);
+    expect(again.out).toContain('finding: coherence: I-NOSTALE');
+
+    const dir = mkdtempSync(join(tmpdir(), 'userptr-cli-'));
+    const file = join(dir, 'trace.json');
+    const tr = run('trace', schedule, '--out', file);
+    expect(tr.code).toBe(0);
+    const json = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: unknown[] };
+    expect(json.traceEvents.length).toBeGreaterThan(50);
+  });
+
+  it('explore of the correct design finds nothing (plain progress lines off a terminal)', () => {
+    const clean = run('explore', 'workload/churn', '--schedules', '20', '--strategy', 'random');
+    expect(clean.code).toBe(0);
+    expect(clean.out).toMatch(/^20 schedules/m);
+    expect(clean.out).toContain('no finding in 20 schedules');
+    expect(clean.out).toContain('goal reached: created');
+  });
+
+  it('zoo: a table row per bug, exit 0 when all are found and the correct design is clean', () => {
+    const r = run('zoo', '--budget', '40');
+    expect(r.code).toBe(0);
+    expect(r.lines.some((l) => /^bug +invariant +found/.test(l))).toBe(true);
+    expect(r.out).toMatch(/^v16-worker-race +I-NOSTALE +yes +\d+/m);
+    expect(r.out).toMatch(/^workload\/zero-copy .* 40 clean$/m);
+    expect(r.out).toContain('zoo: every bug found, the correct design clean');
+  });
+
+  it('story still tells its story', () => {
+    const r = run('story');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('copy-on-write');
+  });
+});
