@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type Chooser,
-  ERRNO,
-  type Finding,
-  Machine,
-  type Process,
-  type UserApi,
-  uapi,
-  user,
-} from '../src/index.js';
-import { DrmI915UserptrObject, i915_mmu_notifiers } from '../src/i915/i915_gem_userptr.js';
+import { ERRNO, type Finding, Machine, type Process, type UserApi, uapi, user } from '../src/index.js';
+import { i915_mmu_notifiers } from '../src/i915/i915_gem_userptr.js';
 import { i915_seqno_passed } from '../src/i915/intel_ringbuffer.js';
 import type { KGen, Task } from '../src/sched/task.js';
-import type { WorkStruct } from '../src/sched/workqueue.js';
+import { Hand, finished, tokens, userptrAt, wants } from './support/hand.js';
 
 /**
  * The bug switches whose hazard is a race, each driven through its interleaving by hand: a
@@ -26,144 +17,8 @@ const PAGE = 4096;
 
 // --- the hand that picks who runs ---------------------------------------------------------------
 
-interface Hold {
-  /** For messages. */
-  name: string;
-  who: (t: Task) => boolean;
-  /** Held only while this holds (default: always). */
-  at: (t: Task) => boolean;
-  /** Once this holds, the hold is gone for good. */
-  until: () => boolean;
-  /** Only a guard: the id order may already give what it asks for. */
-  guard: boolean;
-  gone: boolean;
-  /** It kept a runnable task from running at least once. */
-  used: boolean;
-}
-
-/** Scheduling points that are trace bookkeeping, not a place where a task stopped. */
-const NOT_A_STOP = new Set(['wake', 'spawn', 'finding', 'exit']);
-
-/**
- * Runs the lowest-id runnable task that is not held back (kernel threads, workers and engines
- * were spawned before any user thread; user threads run in creation order). A task parked in
- * `sched_yield` (a user retry loop backing off) runs only when nothing else can. A hold names a
- * task, optionally a point where it applies, and a condition that ends it. If every runnable task
- * is held the script is wrong, and the run stops with an error.
- */
-class Hand implements Chooser {
-  private readonly holds: Hold[] = [];
-  private readonly stops = new Map<number, string>();
-  private readonly watchers: (() => void)[] = [];
-
-  /** Follows the trace to know where each task stopped. */
-  attach(m: Machine): void {
-    m.trace({
-      event: (e) => {
-        if (e.phase === 'i' && !NOT_A_STOP.has(e.op)) this.stops.set(e.taskId, e.op);
-      },
-    });
-  }
-
-  /** The scheduling point `t` last stopped at. */
-  stop(t: Task): string | undefined {
-    return this.stops.get(t.id);
-  }
-
-  /** Called before every step (to record kernel state as it changes). */
-  watch(fn: () => void): this {
-    this.watchers.push(fn);
-    return this;
-  }
-
-  /**
-   * Holds `who` back (only where `at` holds, if given) until `until` holds. A `guard` only makes
-   * sure of an order the lowest-id rule already gives, so it need not ever stop anyone.
-   */
-  hold(
-    name: string,
-    who: Task | ((t: Task) => boolean),
-    o: { until: () => boolean; at?: (t: Task) => boolean; guard?: boolean },
-  ): this {
-    const pred = typeof who === 'function' ? who : (t: Task) => t === who;
-    this.holds.push({
-      name,
-      who: pred,
-      at: o.at ?? (() => true),
-      until: o.until,
-      guard: o.guard ?? false,
-      gone: false,
-      used: false,
-    });
-    return this;
-  }
-
-  /** Holds (not guards) that never had to stop anyone: the script did not force what it says. */
-  unused(): string[] {
-    return this.holds.filter((h) => !h.used && !h.guard).map((h) => h.name);
-  }
-
-  /** Drops every hold (before shutdown). */
-  release(): void {
-    for (const h of this.holds) h.gone = true;
-  }
-
-  choose(runnable: readonly Task[]): number {
-    for (const w of this.watchers) w();
-    for (const h of this.holds) if (!h.gone && h.until()) h.gone = true;
-    const free = runnable.filter((t) => {
-      const h = this.holds.find((x) => !x.gone && x.who(t) && x.at(t));
-      if (h) h.used = true;
-      return !h;
-    });
-    if (free.length === 0) {
-      throw new Error(
-        `interleaving stuck: every runnable task is held (${runnable.map((t) => t.name).join(', ')})`,
-      );
-    }
-    const eager = free.find((t) => this.stop(t) !== 'sched_yield') ?? free[0]!;
-    return runnable.indexOf(eager);
-  }
-
-  pick(): number {
-    return 0;
-  }
-}
-
-// --- state the script looks at --------------------------------------------------------------------
-
-interface Owned {
-  owner: Task | null;
-}
-
-/** `t` has started acquiring `lock` (lockdep knows) but does not own it yet. */
-function wants(t: Task, lock: Owned): boolean {
-  return t.held.some((h) => h.lock === lock) && lock.owner !== t;
-}
-
-/** `t` sleeps waiting for `lock`. */
 function blockedOn(t: Task, lock: object): boolean {
   return t.state === 'blocked' && t.waitingOn?.lock === lock;
-}
-
-function userptrAt(m: Machine, ptr: number): DrmI915UserptrObject {
-  for (const o of m.i915.dev.objects)
-    if (o instanceof DrmI915UserptrObject && o.userptr.ptr === ptr && !o.freed) return o;
-  throw new Error(`no userptr object at 0x${ptr.toString(16)}`);
-}
-
-/** The get-pages work items an object has had, in the order their tokens were set. */
-function tokens(hand: Hand, obj: DrmI915UserptrObject): WorkStruct[] {
-  const seen: WorkStruct[] = [];
-  hand.watch(() => {
-    const w = obj.userptr.work;
-    if (w !== null && typeof w === 'object' && !seen.includes(w.work)) seen.push(w.work);
-  });
-  return seen;
-}
-
-function finished(w: WorkStruct | undefined): boolean {
-  return w !== undefined && w.doneGen > 0 && w.running === null;
 }
 
 // --- user side ----------------------------------------------------------------------------------
