@@ -1,5 +1,7 @@
 import type { Machine } from '../kernel/machine.js';
-import type { RunContext } from '../explore/index.js';
+import type { Process } from '../kernel/process.js';
+import { ERRNO } from '../base/errno.js';
+import { type RunContext, retrying } from '../explore/index.js';
 import * as uapi from '../uapi/index.js';
 import * as user from '../user/index.js';
 import {
@@ -26,18 +28,35 @@ import {
 
 const EB = uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2;
 
+/**
+ * An execbuffer whose list is [`first`, `x` aligned to 2 GiB, an empty batch]: `first` takes GTT
+ * offset 0, the only 2 GiB-aligned offset of the 2 GiB GTT, so `x` acquires its pages and then
+ * never fits (-ENOSPC): the page acquisition is all that happens to `x`.
+ */
+function unbindableExecbuf(p: Process, fd: number, first: number, x: number): Uint8Array {
+  const b = new user.BlitBatch(7).end();
+  const batch = user.gem_create(p, fd, PAGE);
+  user.gem_write(p, fd, batch, 0, b.bytes());
+  return user.build_execbuf(p, {
+    objects: [{ handle: first }, { handle: x, alignment: 2 ** 31 }],
+    batch: { handle: batch, len: 0, relocs: b.relocs },
+    ring: 'blt',
+  }).execbuffer;
+}
+
 function bug(
   id: string,
   description: string,
   expect: BugScenario['expect'],
   goals: string[],
   run: (m: Machine, ctx: RunContext) => void,
+  config: Omit<BugScenario['config'], 'bugs'> = {},
 ): BugScenario {
   return {
     name: `bug/${id}`,
     bug: id,
     description,
-    config: { bugs: [id] },
+    config: { ...config, bugs: [id] },
     expect,
     goals: goals.map((name) => ({ name })),
     run,
@@ -361,6 +380,86 @@ export const BUG_SCENARIOS: BugScenario[] = [
       ctx.mark('exited');
       p.exit();
     },
+  ),
+  bug(
+    'worker-gup-during-invalidate',
+    'a thread blits into a resident buffer while another drops its page with MADV_DONTNEED (mmap_sem read only): a worker pins it before the zap',
+    { kind: 'coherence', message: 'I-NOSTALE' },
+    ['worker-queued-during-madvise'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      p.write(a, new Uint8Array(PAGE));
+      const x = userptr(p, fd, a, PAGE);
+      const eb = fillExecbuf(p, fd, x, 1);
+      // Each round is one more chance at the window between invalidate_range_start and the zap.
+      const ROUNDS = 2;
+      let dropping = false;
+      p.thread('execbuf', function* (api) {
+        for (let i = 0; i < ROUNDS; i++) {
+          const r = yield* retrying(ctx, 'execbuffer2', function* () {
+            const r = yield* api.ioctl(fd, EB, eb);
+            if (r === EAGAIN && dropping) ctx.mark('worker-queued-during-madvise');
+            return r;
+          });
+          if (r === 0) yield* gemWait(api, fd, x);
+        }
+      });
+      p.thread('madvise', function* (api) {
+        for (let i = 0; i < ROUNDS; i++) {
+          dropping = true;
+          yield* api.madvise(a, PAGE, uapi.MADV_DONTNEED);
+          dropping = false;
+          yield* api.write(a, new Uint8Array([i + 1]));
+        }
+      });
+    },
+  ),
+  bug(
+    'v6-no-recheck',
+    'two threads submit an untouched userptr object (it gets pages, then never fits): both populate it while struct_mutex is dropped',
+    { kind: 'invariant', message: 'I-ONCE' },
+    ['both-submitted'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      const x = userptr(p, fd, a, PAGE);
+      const y = user.gem_create(p, fd, PAGE);
+      const eb1 = unbindableExecbuf(p, fd, y, x);
+      const eb2 = unbindableExecbuf(p, fd, y, x);
+      let done = 0;
+      for (const [t, eb] of [
+        ['first', eb1],
+        ['second', eb2],
+      ] as const) {
+        p.thread(t, function* (api) {
+          yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
+          if (++done === 2) ctx.mark('both-submitted');
+        });
+      }
+    },
+  ),
+  bug(
+    'v18-dangling-pages',
+    'a thread blits into a resident userptr buffer twice, waits and closes it; st_set_pages may fail',
+    { kind: 'invariant', message: 'I-PAGES' },
+    ['set-pages-failed'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const a = p.mmap(0, PAGE, RW, ANON);
+      p.write(a, new Uint8Array(PAGE));
+      const x = userptr(p, fd, a, PAGE);
+      const eb = fillExecbuf(p, fd, x, 1);
+      p.thread('execbuf', function* (api) {
+        for (let i = 0; i < 2; i++) {
+          const r = yield* api.ioctl(fd, EB, eb);
+          if (r === -ERRNO.ENOMEM) ctx.mark('set-pages-failed');
+        }
+        yield* gemWait(api, fd, x);
+        yield* gemClose(api, fd, x);
+      });
+    },
+    { faults: ['st_set_pages'] },
   ),
 ];
 

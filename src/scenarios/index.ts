@@ -9,7 +9,7 @@ import { WORKLOADS } from './workloads.js';
 
 export * from './common.js';
 export { BUG_SCENARIOS } from './bugs.js';
-export { WORKLOADS } from './workloads.js';
+export { THREE_TASK, WORKLOADS } from './workloads.js';
 
 /** Every scenario, bug scenarios first. */
 export const SCENARIOS: readonly Scenario[] = [...BUG_SCENARIOS, ...WORKLOADS];

@@ -9,7 +9,49 @@ import { ANON, PAGE, RW, fillExecbuf, gemClose, gemWait, ioctlRetry, proc, userp
 
 const EB = uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2;
 
+/**
+ * The standard three-task userptr scenario (the explorer's benchmark): one thread of a process
+ * creates a userptr object over its buffer, blits into it, waits and closes it; a second thread
+ * of the same process unmaps the buffer; a second process blits into its own userptr object.
+ */
+export const THREE_TASK: Scenario = {
+  name: 'workload/three-task',
+  description:
+    'a thread blits into a userptr object, waits and closes it while another unmaps its buffer; a second process blits into its own',
+  // A small machine: the program needs a few dozen frames, and a boot's first RAM chunk is
+  // min(ramBytes, 4 MiB) of zeroed ArrayBuffer (the explorer boots one machine per schedule).
+  config: { ramBytes: 512 * 1024 },
+  goals: [{ name: 'used' }, { name: 'other-used' }],
+  run(m, ctx) {
+    const { p: p1, fd: fd1 } = proc(m);
+    const { p: p2, fd: fd2 } = proc(m);
+    const a = p1.mmap(0, PAGE, RW, ANON);
+    p1.write(a, new Uint8Array(PAGE));
+    const h1 = userptr(p1, fd1, a, PAGE);
+    const eb1 = fillExecbuf(p1, fd1, h1, 1, 0x11111111);
+    const b = p2.mmap(0, PAGE, RW, ANON);
+    const h2 = userptr(p2, fd2, b, PAGE);
+    const eb2 = fillExecbuf(p2, fd2, h2, 1, 0x22222222);
+    p1.thread('use', function* (api) {
+      const r = yield* ioctlRetry(ctx, api, fd1, EB, eb1, 'execbuffer2');
+      if (r === 0) {
+        yield* gemWait(api, fd1, h1);
+        ctx.mark('used');
+      }
+      yield* gemClose(api, fd1, h1);
+    });
+    p1.thread('munmap', (api) => api.munmap(a, PAGE));
+    p2.thread('use', function* (api) {
+      const r = yield* ioctlRetry(ctx, api, fd2, EB, eb2, 'execbuffer2');
+      if (r !== 0) return;
+      yield* gemWait(api, fd2, h2);
+      ctx.mark('other-used');
+    });
+  },
+};
+
 export const WORKLOADS: Scenario[] = [
+  THREE_TASK,
   {
     name: 'workload/zero-copy',
     description:

@@ -5,6 +5,7 @@
  *   node dist/cli/bench/run.js [--reps N] [--only NAME[,NAME...]] [--no-write]
  */
 import { parseArgs } from 'node:util';
+import { exploreSuite } from './explore.js';
 import * as gpu from './gpu.js';
 import * as machine from './machine.js';
 import { formatTable, writeResults } from './report.js';
@@ -27,6 +28,7 @@ const SUITES: readonly Suite[] = [
   { name: 'execbuf', run: gpu.execbufCalls },
   { name: 'userptr-cycle', run: userptr.createBlitClose },
   { name: 'userptr-munmap', run: userptr.munmapManyObjects },
+  { name: 'explore', run: exploreSuite },
 ];
 
 function main(argv: string[]): number {
