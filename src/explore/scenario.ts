@@ -329,6 +329,8 @@ export function runOnce(scenario: Scenario, chooser: RunChooser, opts: RunOption
     completed: completed && liveness.events.length === 0,
   };
   if (rec.anchors) result.anchors = rec.anchors;
+  // Nothing reads the machine after this: its memory goes back for the next run.
+  m.dispose();
   return result;
 }
 

@@ -269,6 +269,14 @@ export class Machine {
     return t.result as number;
   }
 
+  /**
+   * Gives the machine's memory back for reuse by the next machine (the explorer boots one per
+   * schedule). Call after shutdown(), once nothing will read the machine again.
+   */
+  dispose(): void {
+    this.ram.dispose();
+  }
+
   /** Lets background work progress (a client's retry loop backing off). */
   yieldToOthers(p: Process): void {
     this.syscall(p, 'sched_yield', sched_yield());
