@@ -2,7 +2,8 @@ import { Prng } from '../base/prng.js';
 import type { Chooser } from '../sched/chooser.js';
 import type { Task } from '../sched/task.js';
 import type { YieldAware } from './decisions.js';
-import { type Strategy, highest } from './strategy.js';
+import { ForkedStreamStrategy } from './random.js';
+import { highest } from './strategy.js';
 
 /**
  * POS (partial order sampling, Yuan et al., CAV 2018), in its basic form: every task holds a
@@ -36,26 +37,8 @@ export class PosChooser implements Chooser, YieldAware {
   }
 }
 
-export class PosStrategy implements Strategy {
-  readonly name = 'pos';
-  readonly current = 'pos';
-  readonly exhausted = false;
-  readonly complete = false;
-  private readonly rng: Prng;
-  private runs = 0;
-
+export class PosStrategy extends ForkedStreamStrategy {
   constructor(seed: number) {
-    this.rng = new Prng(seed);
-  }
-
-  next(): Chooser {
-    this.runs++;
-    return new PosChooser(this.rng.fork());
-  }
-
-  observe(): void {}
-
-  status(): string {
-    return `pos, ${this.runs} schedules`;
+    super('pos', seed, (rng) => new PosChooser(rng));
   }
 }

@@ -14,27 +14,41 @@ export class RandomChooser implements Chooser {
   }
 }
 
-/** Seeded random walk: every schedule draws each decision uniformly from its own stream. */
-export class RandomStrategy implements Strategy {
-  readonly name = 'random';
-  readonly current = 'random';
+/**
+ * A strategy whose every schedule is a fresh chooser over its own forked stream of the one seed
+ * (random walk, POS): no state carries from one schedule to the next.
+ */
+export class ForkedStreamStrategy implements Strategy {
+  readonly current: string;
   readonly exhausted = false;
   readonly complete = false;
   private readonly rng: Prng;
   private runs = 0;
 
-  constructor(seed: number) {
+  constructor(
+    readonly name: string,
+    seed: number,
+    private readonly make: (rng: Prng) => Chooser,
+  ) {
+    this.current = name;
     this.rng = new Prng(seed);
   }
 
   next(): Chooser {
     this.runs++;
-    return new RandomChooser(this.rng.fork());
+    return this.make(this.rng.fork());
   }
 
   observe(): void {}
 
   status(): string {
-    return `random, ${this.runs} schedules`;
+    return `${this.name}, ${this.runs} schedules`;
+  }
+}
+
+/** Seeded random walk: every schedule draws each decision uniformly from its own stream. */
+export class RandomStrategy extends ForkedStreamStrategy {
+  constructor(seed: number) {
+    super('random', seed, (rng) => new RandomChooser(rng));
   }
 }
