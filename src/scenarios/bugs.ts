@@ -15,6 +15,7 @@ import {
   gemClose,
   gemWait,
   ioctlRetry,
+  submitAndWait,
   proc,
   tryUserptr,
   userptr,
@@ -151,8 +152,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const h = userptr(p, fd, a, 2 * PAGE);
       const eb = fillExecbuf(p, fd, h, 2);
       p.thread('blit', function* (api) {
-        const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
-        if (r === 0) yield* gemWait(api, fd, h);
+        yield* submitAndWait(ctx, api, fd, eb, h);
       });
       p.thread('munmap', function* (api) {
         ctx.mark('slow-path-and-munmap');
@@ -174,8 +174,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
       p.exit();
       child.thread('blit', function* (api) {
         ctx.mark('child-after-exit');
-        const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
-        if (r === 0) yield* gemWait(api, fd, h);
+        yield* submitAndWait(ctx, api, fd, eb, h);
       });
     },
   ),
@@ -210,8 +209,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const eb = fillExecbuf(p, fd, h, 2);
       const results: number[] = [];
       p.thread('execbuf', function* (api) {
-        const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2', results);
-        if (r === 0) yield* gemWait(api, fd, h);
+        yield* submitAndWait(ctx, api, fd, eb, h, results);
       });
       p.thread('munmap', function* (api) {
         yield* api.munmap(a, 2 * PAGE);

@@ -114,6 +114,31 @@ export function* gemWait(api: UserApi, fd: number, handle: number): KGen<number>
   return yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_WAIT, b);
 }
 
+/**
+ * EXECBUFFER2 retried as drmIoctl does, then GEM_WAIT on `handle` when it was accepted: a
+ * program that blits and waits for the result. Returns the execbuffer's result.
+ */
+export function* submitAndWait(
+  ctx: RunContext,
+  api: UserApi,
+  fd: number,
+  execbuffer: Uint8Array,
+  handle: number,
+  results?: number[],
+): KGen<number> {
+  const r = yield* ioctlRetry(
+    ctx,
+    api,
+    fd,
+    uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2,
+    execbuffer,
+    'execbuffer2',
+    results,
+  );
+  if (r === 0) yield* gemWait(api, fd, handle);
+  return r;
+}
+
 /** Runs `fn`, swallowing the errno a racing program may legitimately get (-EFAULT, -EINVAL…). */
 export function tolerate(fn: () => void, ...errnos: number[]): number {
   try {

@@ -1,6 +1,17 @@
 import type { Scenario } from '../explore/index.js';
 import * as uapi from '../uapi/index.js';
-import { ANON, PAGE, RW, fillExecbuf, gemClose, gemWait, ioctlRetry, proc, userptr } from './common.js';
+import {
+  ANON,
+  PAGE,
+  RW,
+  fillExecbuf,
+  gemClose,
+  gemWait,
+  ioctlRetry,
+  submitAndWait,
+  proc,
+  userptr,
+} from './common.js';
 
 /**
  * Workloads: several processes creating, using, unmapping, forking and exiting around userptr
@@ -82,8 +93,7 @@ export const WORKLOADS: Scenario[] = [
         yield* gemClose(api, fd1, h1);
       });
       p2.thread('blit', function* (api) {
-        const r = yield* ioctlRetry(ctx, api, fd2, EB, eb2, 'execbuffer2');
-        if (r === 0) yield* gemWait(api, fd2, h2);
+        yield* submitAndWait(ctx, api, fd2, eb2, h2);
       });
       const child = p2.fork();
       child.thread('exit', function* (api) {
