@@ -475,12 +475,8 @@ describe.each([7, 8] as const)(`userptr integration on the GPU, gen %i (seed ${S
     expect(m.shutdown()).toEqual([]);
   });
 
-  it('exiting with a GTT mmap of its own userptr: object and mm hold each other (3.16 leak)', () => {
-    // The GTT mapping holds the object and the DRM file; the object holds an mm_users reference
-    // on the very mm that holds the mapping, so exit_mmap never runs. 3.18 broke the cycle by
-    // holding only mm_count (i915_mm_struct, "a GTT mmapping of a userptr ... keeping the entire
-    // process mm alive after the process task was reaped"); 3.16 leaks, and so does the model.
-    const m = Machine.boot({ seed: SEED, gpu: { gen } });
+  /** A process with a userptr and a GTT mmap of it on the same DRM file, then exit. */
+  function exitWithGttMmapOfOwnUserptr(m: Machine): void {
     const p = m.spawn();
     const fd = p.open('/dev/dri/card0');
     const a = p.mmap(0, SIZE, RW, ANON);
@@ -489,6 +485,26 @@ describe.each([7, 8] as const)(`userptr integration on the GPU, gen %i (seed ${S
     const g = user.gem_mmap__gtt(p, fd, h, SIZE);
     expect(allWords(p.read(g, SIZE), 0x01010101)).toBe(true);
     p.exit();
+  }
+
+  it('exiting with a GTT mmap of its own userptr: the mm goes at exit (3.18 i915_mm_struct)', () => {
+    // The object pins only the mm_struct (mm_count): exit_mmap runs at exit, closing the GTT
+    // mapping, which drops the DRM file and with it the handle and the object.
+    const m = Machine.boot({ seed: SEED, gpu: { gen } });
+    exitWithGttMmapOfOwnUserptr(m);
+    m.run();
+    expect(m.meminfo().pinnedPages).toBe(0);
+    expect(m.i915.bound_list.size + m.i915.unbound_list.size).toBe(0);
+    expect(m.shutdown()).toEqual([]);
+    expect(m.meminfo().freePages).toBe(m.meminfo().totalPages);
+  });
+
+  it('as merged: the object and the mm hold each other and leak (mmput-under-struct-mutex)', () => {
+    // The GTT mapping holds the object and the DRM file; the object holds an mm_users reference
+    // on the very mm that holds the mapping, so exit_mmap never runs. 3.18 broke the cycle by
+    // holding only mm_count; 3.16 leaks, and so does the model with the switch on.
+    const m = Machine.boot({ seed: SEED, gpu: { gen }, bugs: ['mmput-under-struct-mutex'] });
+    exitWithGttMmapOfOwnUserptr(m);
     const found = m.shutdown();
     expect(found.every((f) => f.kind === 'leak')).toBe(true);
     expect(found.map((f) => f.message)).toEqual([
@@ -500,6 +516,24 @@ describe.each([7, 8] as const)(`userptr integration on the GPU, gen %i (seed ${S
       `${SIZE / PAGE} frames still allocated at shutdown`,
       expect.stringMatching(/^mm \d+ never freed \(mm_users 1, mm_count 2\)$/),
     ]);
+  });
+
+  it('a forked child with a GTT mmap of the shared userptr exits, then the parent (IGT process-exit-gtt)', () => {
+    const m = Machine.boot({ seed: SEED, gpu: { gen } });
+    const p = m.spawn();
+    const fd = p.open('/dev/dri/card0');
+    const c = p.fork();
+    const a = c.mmap(0, SIZE, RW, ANON);
+    const h = userptr(c, fd, a, SIZE);
+    const g = user.gem_mmap__gtt(c, fd, h, SIZE);
+    c.write(g, [0, 0, 0, 0]);
+    blit(c, fd, fillBatch(gen, h, 0x33), [h]);
+    c.exit();
+    m.run();
+    expect(m.findings()).toEqual([]);
+    p.exit();
+    expect(m.shutdown()).toEqual([]);
+    expect(m.meminfo().freePages).toBe(m.meminfo().totalPages);
   });
 
   // --- 3. creation over what gup refuses: nothing is touched until first use --------------------
@@ -593,8 +627,56 @@ describe.each([7, 8] as const)(`userptr integration on the GPU, gen %i (seed ${S
     expect(m.meminfo().freePages).toBe(m.meminfo().totalPages);
   });
 
-  it("a child keeps using the parent's handles after the parent exited: the mm lives on", () => {
+  /** The parent makes two userptr objects and a bo, forks, submits a long fill into one, exits. */
+  function parentExitsWhileBusy(m: Machine): {
+    c: Process;
+    fd: number;
+    a: number;
+    b: number;
+    ha: number;
+    hb: number;
+    bo: number;
+  } {
+    const p = m.spawn();
+    const fd = p.open('/dev/dri/card0');
+    const a = p.mmap(0, BIG, RW, ANON);
+    const b = p.mmap(0, SIZE, RW, ANON);
+    p.write(a, new Uint8Array(BIG).fill(0x21));
+    p.write(b, new Uint8Array(SIZE).fill(0x22));
+    const ha = userptr(p, fd, a, BIG);
+    const hb = userptr(p, fd, b, SIZE); // never used by the parent
+    const bo = user.gem_create(p, fd, SIZE);
+    const c = p.fork(); // shares the DRM file, so the handles
+    // The parent writes its buffer again: its own copies now, and resident for the fast path (a
+    // worker breaking COW page by page would invalidate the object it is pinning, many times).
+    p.write(a, new Uint8Array(BIG).fill(0x21));
+    submit(p, fd, longFill(gen, ha, 0x0d0d0d0d), [ha]);
+    expect(busy(p, fd, ha) & 1).toBe(1);
+    p.exit(); // the GPU still runs
+    expect(m.findings()).toEqual([]);
+    return { c, fd, a, b, ha, hb, bo };
+  }
+
+  it("a child uses the parent's handles after the parent exited: pages held stay, new ones EFAULT", () => {
     const m = Machine.boot({ seed: SEED, gpu: { gen } });
+    const { c, fd, a, b, ha, hb, bo } = parentExitsWhileBusy(m);
+    // The address space went at exit; the busy object keeps the pages it holds, as the GPU left them.
+    blit(c, fd, copyBatch(gen, bo, ha), [bo, ha]);
+    expect(allWords(gemRead(c, fd, bo, SIZE).subarray(0, W * 4), 0x0d0d0d0d)).toBe(true);
+    // An object the parent never used: the worker finds no user of the mm left (3.18's
+    // mmget_not_zero) and the child gets EFAULT, once per worker.
+    expect(code(() => blit(c, fd, copyBatch(gen, bo, hb), [bo, hb]))).toBe('EFAULT');
+    expect(allWords(c.read(a, BIG), 0x21212121)).toBe(true);
+    expect(allWords(c.read(b, SIZE), 0x22222222)).toBe(true);
+    expect(m.findings()).toEqual([]);
+    c.exit();
+    expect(m.shutdown()).toEqual([]);
+    expect(m.meminfo().freePages).toBe(m.meminfo().totalPages);
+  });
+
+  it("as merged, a child keeps using the parent's handles after the parent exited: the mm lives on", () => {
+    // The objects hold mm_users: the parent's address space outlives it.
+    const m = Machine.boot({ seed: SEED, gpu: { gen }, bugs: ['mmput-under-struct-mutex'] });
     const p = m.spawn();
     const fd = p.open('/dev/dri/card0');
     const a = p.mmap(0, BIG, RW, ANON);

@@ -91,8 +91,8 @@ describe(`userptr ioctl (seed ${SEED})`, () => {
     expect(m.shutdown()).toEqual([]);
   });
 
-  it('the object keeps the address space alive after exit until it is closed', () => {
-    const m = Machine.boot({ seed: SEED });
+  /** A userptr object, a child sharing the DRM file, and the creator's exit: its mm. */
+  function exitWithLiveObject(m: Machine): { mm: NonNullable<Process['mm']>; c: Process } {
     const p = m.spawn();
     const fd = p.open('/dev/dri/card0');
     const a = p.mmap(0, 4 * 4096, RW, ANON);
@@ -101,7 +101,27 @@ describe(`userptr ioctl (seed ${SEED})`, () => {
     const c = p.fork(); // shares the DRM file
     const mm = p.mm!;
     p.exit();
+    return { mm, c };
+  }
+
+  it('the object pins the mm struct, not the address space: exit unmaps at once', () => {
+    const m = Machine.boot({ seed: SEED });
+    const { mm, c } = exitWithLiveObject(m);
+    expect(mm.mm_users).toBe(0);
+    expect(mm.exited).toBe(true);
+    expect(mm.freed).toBe(false); // the object's mm_count reference
+    c.exit();
+    m.run();
+    expect(mm.freed).toBe(true);
+    expect(m.shutdown()).toEqual([]);
+    expect(m.meminfo().freePages).toBe(m.meminfo().totalPages);
+  });
+
+  it('as merged, the object keeps the address space alive after exit until it is closed', () => {
+    const m = Machine.boot({ seed: SEED, bugs: ['mmput-under-struct-mutex'] });
+    const { mm, c } = exitWithLiveObject(m);
     expect(mm.freed).toBe(false);
+    expect(mm.exited).toBe(false);
     expect(mm.mm_users).toBe(1); // the object's reference
     c.exit();
     m.run();

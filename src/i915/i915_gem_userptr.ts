@@ -21,7 +21,7 @@ import {
 } from '../drm/drm_gem.js';
 import { CAP_SYS_ADMIN, current } from '../mm/current.js';
 import { __get_user_pages_fast, get_user_pages, release_user_pages } from '../mm/gup.js';
-import { get_task_mm, mmput } from '../mm/mm.js';
+import { get_task_mm, mmdrop, mmget_not_zero, mmgrab, mmput } from '../mm/mm.js';
 import type { MmStruct } from '../mm/mm_types.js';
 import { MmuNotifier, __mmu_notifier_register, mmu_notifier_unregister } from '../mm/mmu_notifier.js';
 import { access_ok } from '../mm/uaccess.js';
@@ -64,7 +64,11 @@ const LATENT = [
     'I-PROGRESS',
   ],
   ['mmu-object-leak', 'release never frees the i915_mmu_object', 'no leak'],
-  ['mmput-under-struct-mutex', "the object's last mmput runs exit_mmap under struct_mutex", 'I-ORDER'],
+  [
+    'mmput-under-struct-mutex',
+    'the object holds mm_users; its last mmput runs exit_mmap under struct_mutex',
+    'I-ORDER',
+  ],
   ['zero-size', 'user_size 0 is accepted, giving an inverted interval [ptr, ptr-1]', 'obj.size > 0'],
   [
     'fast-gup-during-invalidate',
@@ -222,7 +226,10 @@ export interface I915GemUserptr {
   read_only: boolean;
   /** Get-pages workers still executing (cancelled ones included). */
   workers: number;
-  /** The creator's mm, with an mm_users reference. */
+  /**
+   * The creator's mm: an mm_count reference (3.18's i915_mm_struct), or mm_users as merged
+   * ('mmput-under-struct-mutex'), or no reference at all before v12 ('v12-bare-mm').
+   */
   mm: MmStruct | null;
   /** Null for unsynchronized objects. */
   mn: I915MmuObject | null;
@@ -662,21 +669,29 @@ function* __i915_gem_userptr_get_pages_worker(work: GetPagesWork): KGen {
     // but MADV_DONTNEED (and COW faults) invalidate holding it only for read.
     yield* wait_event(mmu.wq, () => !range_invalidating(obj));
   }
-  yield* mm.mmap_sem.down_read();
-  while (pinned < num_pages) {
-    ret = yield* get_user_pages(
-      mm,
-      obj.userptr.ptr + pinned * PAGE_SIZE,
-      num_pages - pinned,
-      !obj.userptr.read_only,
-      false,
-      pvec,
-    );
-    if (ret < 0) break;
-    pinned += ret;
+  // The object pins the mm's mappings only as merged (or not at all before v12); otherwise the
+  // worker borrows a user reference for the walk, and a process that is gone gives -EFAULT.
+  const borrowed = !object_holds_mm_users(dp);
+  if (borrowed && !mmget_not_zero(mm)) {
+    ret = -ERRNO.EFAULT;
+  } else {
+    yield* mm.mmap_sem.down_read();
+    while (pinned < num_pages) {
+      ret = yield* get_user_pages(
+        mm,
+        obj.userptr.ptr + pinned * PAGE_SIZE,
+        num_pages - pinned,
+        !obj.userptr.read_only,
+        false,
+        pvec,
+      );
+      if (ret < 0) break;
+      pinned += ret;
+    }
+    if (num_pages === 0) ret = 0;
+    mm.mmap_sem.up_read();
+    if (borrowed) yield* mmput(mm);
   }
-  if (num_pages === 0) ret = 0;
-  mm.mmap_sem.up_read();
   yield* dev.struct_mutex.lock();
   const ours = obj.userptr.work === work || bug(dp, 'v16-worker-race');
   if (!ours) {
@@ -743,20 +758,34 @@ function* i915_gem_userptr_release(o: DrmI915GemObject): KGen {
     obj.userptr.mn = null;
   }
   const mm = obj.userptr.mm;
+  obj.userptr.mm = null;
   if (mm && bug(dp, 'v12-bare-mm')) {
-    obj.userptr.mm = null;
+    // No reference was taken.
+  } else if (mm && bug(dp, 'mmput-under-struct-mutex')) {
+    // As merged: the last user reference may go here, under struct_mutex, and run exit_mmap.
+    yield* mmput(mm);
   } else if (mm) {
-    obj.userptr.mm = null;
-    if (bug(dp, 'mmput-under-struct-mutex')) {
-      yield* mmput(mm);
-    } else {
-      // 3.18's fix in spirit: the last user reference goes where no driver lock is held.
-      queue_work(
-        dp.config.system_wq,
-        INIT_WORK('i915_gem_userptr_mmput', () => mmput(mm)),
-      );
-    }
+    // 3.18: only the struct was pinned; dropping it never tears the address space down.
+    mmdrop(mm);
   }
+}
+
+/**
+ * Whether an object's mm reference is an mm_users one (3.16 as merged). 3.18's i915_mm_struct
+ * holds mm_count instead: the process's exit then unmaps its memory at once, and a GTT mmap
+ * (whose vma holds the DRM file, whose handles hold the object) no longer keeps the mm alive.
+ */
+function object_holds_mm_users(dp: DrmI915Private): boolean {
+  return bug(dp, 'mmput-under-struct-mutex') || bug(dp, 'v12-bare-mm');
+}
+
+/** The creator's mm with the reference the configured design takes (see object_holds_mm_users). */
+function i915_gem_userptr_init__mm_struct(dp: DrmI915Private): MmStruct | null {
+  const task = current(dp.k);
+  if (bug(dp, 'v12-bare-mm')) return task.mm;
+  if (bug(dp, 'mmput-under-struct-mutex')) return get_task_mm(task);
+  if (task.mm) mmgrab(task.mm);
+  return task.mm;
 }
 
 /** i915_gem_userptr_dmabuf_export(): a foreign importer needs invalidation: attach a notifier. */
@@ -795,7 +824,7 @@ export function* i915_gem_userptr_ioctl(dev: DrmDevice, data: Uint8Array, file: 
   obj.userptr.ptr = Number(ptr);
   obj.userptr.read_only = false;
   let ret = -ERRNO.ENOMEM;
-  obj.userptr.mm = bug(dp, 'v12-bare-mm') ? current(dp.k).mm : get_task_mm(current(dp.k));
+  obj.userptr.mm = i915_gem_userptr_init__mm_struct(dp);
   if (obj.userptr.mm) ret = yield* i915_gem_userptr_init__mmu_notifier(obj, args.flags);
   let handle = 0;
   if (ret === 0) {

@@ -15,7 +15,7 @@ import { pte_pfn } from '../mm/mm_types.js';
  *   no synchronized userptr object of that mm intersecting the range holds pages or a binding.
  * - I-NOSTALE / I-COW: when a batch starts on the GPU, every synchronized userptr object it uses
  *   holds exactly the frames its creator's page table maps at its range (unless an invalidation
- *   of that range is still in progress).
+ *   of that range is still in progress, or the creator's address space is gone).
  */
 export function installCoherence(m: Machine): void {
   const dp = m.i915;
@@ -93,7 +93,9 @@ export function installCoherence(m: Machine): void {
   const checkObject = (obj: DrmI915UserptrObject, req: DrmI915GemRequest): void => {
     const mn = obj.userptr.mn;
     const mm: MmStruct | null = mn ? mn.mmu.mm : null;
-    if (!mn || !mm || !obj.pages || mm.freed) return;
+    // Once exit_mmap has torn the address space down there is no CPU view left to agree with:
+    // the object keeps the orphaned pages it pinned (3.18's mm_count design).
+    if (!mn || !mm || !obj.pages || mm.freed || mm.exited) return;
     const a = obj.userptr.ptr;
     const b = a + obj.size;
     if (mn.mmu.invalidating.some(([s, e]) => s < b && a < e)) return;
