@@ -677,23 +677,7 @@ describe.each([7, 8] as const)(`userptr integration on the GPU, gen %i (seed ${S
   it("as merged, a child keeps using the parent's handles after the parent exited: the mm lives on", () => {
     // The objects hold mm_users: the parent's address space outlives it.
     const m = Machine.boot({ seed: SEED, gpu: { gen }, bugs: ['mmput-under-struct-mutex'] });
-    const p = m.spawn();
-    const fd = p.open('/dev/dri/card0');
-    const a = p.mmap(0, BIG, RW, ANON);
-    const b = p.mmap(0, SIZE, RW, ANON);
-    p.write(a, new Uint8Array(BIG).fill(0x21));
-    p.write(b, new Uint8Array(SIZE).fill(0x22));
-    const ha = userptr(p, fd, a, BIG);
-    const hb = userptr(p, fd, b, SIZE); // never used by the parent
-    const bo = user.gem_create(p, fd, SIZE);
-    const c = p.fork(); // shares the DRM file, so the handles
-    // The parent writes its buffer again: its own copies now, and resident for the fast path (a
-    // worker breaking COW page by page would invalidate the object it is pinning, many times).
-    p.write(a, new Uint8Array(BIG).fill(0x21));
-    submit(p, fd, longFill(gen, ha, 0x0d0d0d0d), [ha]);
-    expect(busy(p, fd, ha) & 1).toBe(1);
-    p.exit(); // the GPU still runs; the objects keep the parent's mm (mm_users)
-    expect(m.findings()).toEqual([]);
+    const { c, fd, a, b, ha, hb, bo } = parentExitsWhileBusy(m);
     // The parent's pages, as the GPU left them: copy the first W x W block out.
     blit(c, fd, copyBatch(gen, bo, ha), [bo, ha]);
     const first = gemRead(c, fd, bo, SIZE);
