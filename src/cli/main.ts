@@ -170,4 +170,14 @@ function isMain(): boolean {
   }
 }
 
-if (isMain()) process.exitCode = main(process.argv.slice(2), nodeIo());
+if (isMain()) {
+  // A reader that goes away early (`userptr list | head`) ends the program quietly, as with any
+  // Unix tool, instead of an unhandled EPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
+  process.exitCode = main(process.argv.slice(2), nodeIo());
+}

@@ -106,7 +106,11 @@ const HISTORIC = [
     'get_pages takes mmap_sem and pins pages under struct_mutex (before v11)',
     'I-ORDER',
   ],
-  ['v12-bare-mm', 'the object keeps a bare mm pointer, no mm_users reference (before v12)', 'I-MMREF'],
+  [
+    'v12-bare-mm',
+    'the object keeps a bare mm pointer and takes no reference on the mm (before v12)',
+    'I-MMREF',
+  ],
   [
     'v13-sync-unregister',
     'the last object unregisters the notifier synchronously under struct_mutex (before v13)',
