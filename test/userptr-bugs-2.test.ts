@@ -1,20 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ERRNO,
-  type Finding,
-  Machine,
-  type MachineConfig,
-  type Process,
-  type UserApi,
-  uapi,
-  user,
-} from '../src/index.js';
+import { ERRNO, type Finding, Machine, type Process, uapi, user } from '../src/index.js';
 import { DrmI915UserptrObject, i915_mmu_notifiers } from '../src/i915/i915_gem_userptr.js';
 import { migrate_page } from '../src/mm/migrate.js';
 import { MmuNotifier, mmu_notifier_register, mmu_notifier_unregister } from '../src/mm/mmu_notifier.js';
 import { pte_pfn } from '../src/mm/mm_types.js';
-import type { KGen, Task } from '../src/sched/task.js';
-import { Hand, finished, tokens, userptrAt, wants } from './support/hand.js';
+import type { Task } from '../src/sched/task.js';
+import { Hand, both, finished, tokens, userptrAt, wants } from './support/hand.js';
+import { ANON, PAGE, RW, drmUserptr, fillExecbuf, gemCloseIn, hex, kinds, retry } from './support/userptr.js';
 
 /**
  * The switches added after the first round (v6, v18, §8.8), each driven through its interleaving
@@ -22,10 +14,6 @@ import { Hand, finished, tokens, userptrAt, wants } from './support/hand.js';
  * same script runs clean. Also §8.8's own examples (page migration without mmap_sem), which 3.16
  * survives because a pinned page is never migrated.
  */
-
-const RW = uapi.PROT_READ | uapi.PROT_WRITE;
-const ANON = uapi.MAP_PRIVATE | uapi.MAP_ANONYMOUS;
-const PAGE = 4096;
 
 // --- the hand that picks who runs (userptr-races.test.ts's, plus scripted fault decisions) -------
 
@@ -37,25 +25,8 @@ function mapped(p: Process, addr: number): number {
 
 // --- user side ----------------------------------------------------------------------------------
 
-function userptr(p: Process, fd: number, ptr: number, size: number): number {
-  const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: ptr, user_size: size, flags: 0 });
-  p.drmIoctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
-  return uapi.drm_i915_gem_userptr.decode(b).handle;
-}
-
+/** fillExecbuf's default colour. */
 const COLOR = 0x5a5a5a5a;
-
-/** An execbuffer filling `pages` pages of `dst` on the blitter, laid out in the process. */
-function fillExecbuf(p: Process, fd: number, dst: number, pages: number): Uint8Array {
-  const b = new user.BlitBatch(7).fill({ dst, color: COLOR, x2: PAGE / 4, y2: pages, pitch: PAGE }).end();
-  const batch = user.gem_create(p, fd, PAGE);
-  user.gem_write(p, fd, batch, 0, b.bytes());
-  return user.build_execbuf(p, {
-    objects: [{ handle: dst }],
-    batch: { handle: batch, len: 0, relocs: b.relocs },
-    ring: 'blt',
-  }).execbuffer;
-}
 
 /**
  * An execbuffer whose list is [`first`, `x` aligned to 2 GiB, an empty batch]: `first` takes GTT
@@ -73,62 +44,8 @@ function unbindableExecbuf(p: Process, fd: number, first: number, x: number): Ui
   }).execbuffer;
 }
 
-/** drmIoctl() in a thread: repeats on -EAGAIN, backing off with sched_yield; every result kept. */
-function* retry(api: UserApi, fd: number, request: number, arg: Uint8Array, results: number[]): KGen<number> {
-  for (;;) {
-    const r = yield* api.ioctl(fd, request, arg);
-    results.push(r);
-    if (r !== -ERRNO.EAGAIN) return r;
-    yield { op: 'sched_yield' };
-  }
-}
-
-function* gemClose(api: UserApi, fd: number, handle: number): KGen<number> {
-  return yield* api.ioctl(fd, uapi.DRM_IOCTL_GEM_CLOSE, uapi.drm_gem_close.encode({ handle }));
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
-
-function kinds(fs: Finding[]): string[] {
-  return fs.map((f) => `${f.kind}: ${f.message.split(':')[0]!}`);
-}
-
 function full(fs: Finding[]): string[] {
   return fs.map((f) => `${f.kind}: ${f.message} (${f.task})`);
-}
-
-interface Run {
-  m: Machine;
-  hand: Hand;
-}
-
-interface Outcome<T> {
-  seen: T;
-  during: Finding[];
-  all: Finding[];
-  picked: string[];
-}
-
-/** Runs `scenario` with `id` on and with no switch, each on a fresh machine (with `cfg`) and hand. */
-function both<T>(
-  id: string,
-  scenario: (r: Run) => T,
-  cfg: Omit<MachineConfig, 'bugs' | 'chooser'> = {},
-): { on: Outcome<T>; off: Outcome<T> } {
-  const run = (bugs: string[]): Outcome<T> => {
-    const hand = new Hand();
-    const m = Machine.boot({ ...cfg, bugs, chooser: hand });
-    hand.attach(m);
-    const seen = scenario({ m, hand });
-    m.run();
-    const during = m.findings();
-    if (bugs.length) expect(hand.unused(), 'holds that held nobody').toEqual([]);
-    hand.release();
-    return { seen, during, all: m.shutdown(), picked: hand.picked };
-  };
-  return { on: run([id]), off: run([]) };
 }
 
 describe('historic bug switches, second round, interleaved by hand', () => {
@@ -155,7 +72,7 @@ describe('historic bug switches, second round, interleaved by hand', () => {
       const p = m.spawn();
       const fd = p.open('/dev/dri/card0');
       const a = p.mmap(0, PAGE, RW, ANON);
-      const x = userptr(p, fd, a, PAGE);
+      const x = drmUserptr(p, fd, a, PAGE);
       const X = userptrAt(m, a);
       const y = user.gem_create(p, fd, PAGE);
       const eb1 = unbindableExecbuf(p, fd, y, x);
@@ -215,7 +132,7 @@ describe('historic bug switches, second round, interleaved by hand', () => {
         const fd = p.open('/dev/dri/card0');
         const a = p.mmap(0, PAGE, RW, ANON);
         p.write(a, new Uint8Array(PAGE));
-        const x = userptr(p, fd, a, PAGE);
+        const x = drmUserptr(p, fd, a, PAGE);
         const eb = fillExecbuf(p, fd, x, 1);
         const out = { execbuf: [] as number[], wait: NaN, close: NaN, word: 0 };
         p.thread('execbuf', function* (api) {
@@ -223,7 +140,7 @@ describe('historic bug switches, second round, interleaved by hand', () => {
           out.execbuf.push(yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, eb));
           const w = uapi.drm_i915_gem_wait.encode({ bo_handle: x, flags: 0, timeout_ns: -1n });
           out.wait = yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_WAIT, w);
-          out.close = yield* gemClose(api, fd, x);
+          out.close = yield* gemCloseIn(api, fd, x);
           const r = yield* api.read(a, 4);
           if (r instanceof Uint8Array) out.word = new DataView(r.buffer).getUint32(0, true);
         });
@@ -272,7 +189,7 @@ describe('historic bug switches, second round, interleaved by hand', () => {
       const fd = p.open('/dev/dri/card0');
       const a = (addr = p.mmap(0, PAGE, RW, ANON));
       p.write(a, new Uint8Array(PAGE));
-      const x = userptr(p, fd, a, PAGE);
+      const x = drmUserptr(p, fd, a, PAGE);
       const X = userptrAt(m, a);
       const mmu = i915_mmu_notifiers(m.i915).get(p.mm!)!;
       const eb = fillExecbuf(p, fd, x, 1);
@@ -319,7 +236,7 @@ describe('§8.8 examples: page migration runs without mmap_sem, and i915 (3.16) 
     const fd = p.open('/dev/dri/card0');
     const a = p.mmap(0, PAGE, RW, ANON);
     p.write(a, new Uint8Array(PAGE).fill(0x11));
-    const x = userptr(p, fd, a, PAGE);
+    const x = drmUserptr(p, fd, a, PAGE);
     return { p, fd, a, x, X: userptrAt(m, a) };
   }
 

@@ -1,5 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { type Chooser, Machine, type Process, SeededChooser, uapi, user } from '../src/index.js';
+import {
+  ANON,
+  PAGE,
+  RW,
+  SIZE,
+  W,
+  allWords,
+  blit,
+  code,
+  copyBatch,
+  exec,
+  fillBatch,
+  gemClose,
+  submit,
+  upload,
+  userptr,
+  words,
+} from './support/userptr.js';
 
 /**
  * The userptr object among the other GEM ioctls, through the public ABI only: byte structs, real
@@ -9,37 +27,12 @@ import { type Chooser, Machine, type Process, SeededChooser, uapi, user } from '
  */
 
 const SEED = Number(process.env.SEED ?? 11);
-const RW = uapi.PROT_READ | uapi.PROT_WRITE;
-const ANON = uapi.MAP_PRIVATE | uapi.MAP_ANONYMOUS;
-const PAGE = 4096;
 /** A 128 x 128 32-bpp surface: 64 KiB, 16 pages, pitch 512. */
-const W = 128;
-const SIZE = W * W * 4;
 /** A 512 x 512 32-bpp surface (1 MiB, pitch 2048), filled one row per command: a long batch. */
 const BIG_W = 512;
 const BIG = BIG_W * BIG_W * 4;
 
 type Task = Parameters<Chooser['choose']>[0][number];
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-  return 'OK';
-}
-
-/** DRM_IOCTL_I915_GEM_USERPTR, raw: the handle, or the ErrnoError thrown. */
-function userptr(p: Process, fd: number, ptr: number, size: number, flags = 0): number {
-  const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: ptr, user_size: size, flags });
-  p.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
-  return uapi.drm_i915_gem_userptr.decode(b).handle;
-}
-
-function gemClose(p: Process, fd: number, handle: number): void {
-  p.ioctl(fd, uapi.DRM_IOCTL_GEM_CLOSE, uapi.drm_gem_close.encode({ handle }));
-}
 
 /** DRM_IOCTL_I915_GEM_BUSY, raw: the busy word. */
 function busy(p: Process, fd: number, handle: number): number {
@@ -48,47 +41,11 @@ function busy(p: Process, fd: number, handle: number): number {
   return uapi.drm_i915_gem_busy.decode(b).busy;
 }
 
-function words(bytes: Uint8Array): Uint32Array {
-  return new Uint32Array(bytes.slice().buffer);
-}
-
-function allWords(bytes: Uint8Array, value: number): boolean {
-  return words(bytes).every((w) => w === value >>> 0);
-}
-
-/** A solid fill of a W x W surface. */
-function fillBatch(gen: 7 | 8, dst: number, color: number): user.BlitBatch {
-  return new user.BlitBatch(gen).fill({ dst, color, x2: W, y2: W, pitch: W * 4 }).end();
-}
-
-/** A copy of one W x W surface into another. */
-function copyBatch(gen: 7 | 8, dst: number, src: number): user.BlitBatch {
-  return new user.BlitBatch(gen)
-    .copy({ dst, src, width: W, height: W, dst_pitch: W * 4, src_pitch: W * 4 })
-    .end();
-}
-
 /** A fill of a BIG surface one row per command: the engine stays busy for a while. */
 function longFill(gen: 7 | 8, dst: number, color: number): user.BlitBatch {
   const b = new user.BlitBatch(gen);
   for (let y = 0; y < BIG_W; y++) b.fill({ dst, color, y1: y, y2: y + 1, x2: BIG_W, pitch: BIG_W * 4 });
   return b.end();
-}
-
-/** Uploads a batch into a fresh GEM object; its handle. */
-function upload(p: Process, fd: number, b: user.BlitBatch): number {
-  const bb = user.gem_create(p, fd, Math.max(PAGE, b.length));
-  user.gem_write(p, fd, bb, 0, b.bytes());
-  return bb;
-}
-
-/** EXECBUFFER2 on the blitter with libdrm's retry (EAGAIN from a get-pages worker included). */
-function exec(p: Process, fd: number, b: user.BlitBatch, bb: number, objects: readonly number[]): void {
-  user.execbuf(p, fd, {
-    objects: objects.map((handle) => ({ handle })),
-    batch: { handle: bb, len: 0, relocs: b.relocs },
-    ring: 'blt',
-  });
 }
 
 /**
@@ -113,24 +70,6 @@ function rawExecbuf(
     attempt: () => code(() => p.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, layout.execbuffer)),
     free: () => p.munmap(layout.addr, layout.size),
   };
-}
-
-/** Uploads, executes (retrying EAGAIN), waits for `objects[0]` and frees the batch. */
-function blit(p: Process, fd: number, b: user.BlitBatch, objects: readonly number[]): void {
-  const bb = upload(p, fd, b);
-  try {
-    exec(p, fd, b, bb, objects);
-    user.gem_wait(p, fd, objects[0]!);
-  } finally {
-    user.gem_close(p, fd, bb);
-  }
-}
-
-/** Submits without waiting; the batch handle is closed at once (the request keeps it alive). */
-function submit(p: Process, fd: number, b: user.BlitBatch, objects: readonly number[]): void {
-  const bb = upload(p, fd, b);
-  exec(p, fd, b, bb, objects);
-  user.gem_close(p, fd, bb);
 }
 
 /** A GEM object's bytes through GEM_PREAD (with a bounce buffer in the process). */

@@ -1,19 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { ERRNO, type Finding, Machine, type Process, type UserApi, uapi, user } from '../src/index.js';
+import { ERRNO, type Finding, uapi } from '../src/index.js';
 import { i915_mmu_notifiers } from '../src/i915/i915_gem_userptr.js';
 import { i915_seqno_passed } from '../src/i915/intel_ringbuffer.js';
-import type { KGen, Task } from '../src/sched/task.js';
-import { Hand, finished, tokens, userptrAt, wants } from './support/hand.js';
+import type { Task } from '../src/sched/task.js';
+import { both, finished, tokens, userptrAt, wants } from './support/hand.js';
+import { ANON, PAGE, RW, drmUserptr, fillExecbuf, gemCloseIn, hex, kinds, retry } from './support/userptr.js';
 
 /**
  * The bug switches whose hazard is a race, each driven through its interleaving by hand: a
  * chooser written here holds tasks back until the script says they may go on. With the switch on
  * the interleaving produces the switch's finding; with it off, the same chooser gives a clean run.
  */
-
-const RW = uapi.PROT_READ | uapi.PROT_WRITE;
-const ANON = uapi.MAP_PRIVATE | uapi.MAP_ANONYMOUS;
-const PAGE = 4096;
 
 // --- the hand that picks who runs ---------------------------------------------------------------
 
@@ -22,80 +19,6 @@ function blockedOn(t: Task, lock: object): boolean {
 }
 
 // --- user side ----------------------------------------------------------------------------------
-
-function userptr(p: Process, fd: number, ptr: number, size: number): number {
-  const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: ptr, user_size: size, flags: 0 });
-  p.drmIoctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
-  return uapi.drm_i915_gem_userptr.decode(b).handle;
-}
-
-/** An execbuffer filling `pages` pages of `dst` on the blitter, laid out in the process. */
-function fillExecbuf(p: Process, fd: number, dst: number, pages: number): Uint8Array {
-  const b = new user.BlitBatch(7)
-    .fill({ dst, color: 0x5a5a5a5a, x2: PAGE / 4, y2: pages, pitch: PAGE })
-    .end();
-  const batch = user.gem_create(p, fd, PAGE);
-  user.gem_write(p, fd, batch, 0, b.bytes());
-  return user.build_execbuf(p, {
-    objects: [{ handle: dst }],
-    batch: { handle: batch, len: 0, relocs: b.relocs },
-    ring: 'blt',
-  }).execbuffer;
-}
-
-/** drmIoctl() in a thread: repeats on -EAGAIN, backing off with sched_yield; every result kept. */
-function* retry(api: UserApi, fd: number, request: number, arg: Uint8Array, results: number[]): KGen<number> {
-  for (;;) {
-    const r = yield* api.ioctl(fd, request, arg);
-    results.push(r);
-    if (r !== -ERRNO.EAGAIN) return r;
-    yield { op: 'sched_yield' };
-  }
-}
-
-function* gemClose(api: UserApi, fd: number, handle: number): KGen<number> {
-  return yield* api.ioctl(fd, uapi.DRM_IOCTL_GEM_CLOSE, uapi.drm_gem_close.encode({ handle }));
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
-
-function kinds(fs: Finding[]): string[] {
-  return fs.map((f) => `${f.kind}: ${f.message.split(':')[0]!}`);
-}
-
-interface Run {
-  m: Machine;
-  hand: Hand;
-}
-
-interface Outcome<T> {
-  /** What the scenario saw (syscall results). */
-  seen: T;
-  /** Findings of the interleaving itself. */
-  during: Finding[];
-  /** Every finding, after shutdown. */
-  all: Finding[];
-}
-
-/** Runs `scenario` with `id` on and with no switch, each on a fresh machine and a fresh hand. */
-function both<T>(id: string, scenario: (r: Run) => T): { on: Outcome<T>; off: Outcome<T> } {
-  const run = (bugs: string[]): Outcome<T> => {
-    const hand = new Hand();
-    const m = Machine.boot({ bugs, chooser: hand });
-    hand.attach(m);
-    const seen = scenario({ m, hand });
-    m.run();
-    const during = m.findings();
-    // With the switch on the run must follow the drawing: every hold had to stop someone. (Off,
-    // the kernel may take another way at the racy step, where some holds have nothing to do.)
-    if (bugs.length) expect(hand.unused(), 'holds that held nobody').toEqual([]);
-    hand.release();
-    return { seen, during, all: m.shutdown() };
-  };
-  return { on: run([id]), off: run([]) };
-}
 
 /** Findings of a deadlocked machine's shutdown: only more deadlock reports and what it leaks. */
 function onlyDeadlockAftermath(fs: Finding[]): void {
@@ -127,13 +50,13 @@ describe('historic bug switches that need a race, interleaved by hand', () => {
       const fd2 = p2.open('/dev/dri/card0');
       const a = p1.mmap(0, PAGE, RW, ANON);
       const b = p2.mmap(0, PAGE, RW, ANON);
-      const x = userptr(p1, fd1, a, PAGE);
-      userptr(p2, fd2, b, PAGE);
+      const x = drmUserptr(p1, fd1, a, PAGE);
+      drmUserptr(p2, fd2, b, PAGE);
       const X = userptrAt(m, a);
       const sm = m.i915.dev.struct_mutex;
       const out: Record<string, unknown> = {};
       const close = p1.thread('close', function* (api) {
-        out.close = yield* gemClose(api, fd1, x);
+        out.close = yield* gemCloseIn(api, fd1, x);
       });
       const unmap = p2.thread('munmap', function* (api) {
         out.munmap = yield* api.munmap(b, PAGE);
@@ -183,7 +106,7 @@ describe('historic bug switches that need a race, interleaved by hand', () => {
       const p = m.spawn();
       const fd = p.open('/dev/dri/card0');
       const a = (addr = p.mmap(0, 2 * PAGE, RW, ANON));
-      const x = userptr(p, fd, a, 2 * PAGE);
+      const x = drmUserptr(p, fd, a, 2 * PAGE);
       const X = userptrAt(m, a);
       const eb = fillExecbuf(p, fd, x, 2);
       const sm = m.i915.dev.struct_mutex;
@@ -235,13 +158,13 @@ describe('historic bug switches that need a race, interleaved by hand', () => {
       const fd = p.open('/dev/dri/card0');
       const a = p.mmap(0, PAGE, RW, ANON);
       p.write(a, new Uint8Array(PAGE));
-      const x = userptr(p, fd, a, PAGE);
+      const x = drmUserptr(p, fd, a, PAGE);
       const X = userptrAt(m, a);
       const eb = fillExecbuf(p, fd, x, 1);
       const out = { execbuf: NaN, close: NaN, again: NaN };
       const first = p.thread('first', function* (api) {
         out.execbuf = yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, eb);
-        out.close = yield* gemClose(api, fd, x);
+        out.close = yield* gemCloseIn(api, fd, x);
       });
       const again = p.thread('again', function* (api) {
         const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: PAGE, flags: 0 });
@@ -286,13 +209,13 @@ describe('historic bug switches that need a race, interleaved by hand', () => {
       const fd = p.open('/dev/dri/card0');
       const a = p.mmap(0, PAGE, RW, ANON);
       p.write(a, new Uint8Array(PAGE));
-      const x = userptr(p, fd, a, PAGE);
+      const x = drmUserptr(p, fd, a, PAGE);
       const X = userptrAt(m, a);
       const mmu = i915_mmu_notifiers(m.i915).get(p.mm!)!;
       const sm = m.i915.dev.struct_mutex;
       const out = { close: NaN, munmap: NaN };
       const close = p.thread('close', function* (api) {
-        out.close = yield* gemClose(api, fd, x);
+        out.close = yield* gemCloseIn(api, fd, x);
       });
       const unmap = p.thread('munmap', function* (api) {
         out.munmap = yield* api.munmap(a, PAGE);
@@ -395,7 +318,7 @@ describe('historic bug switches that need a race, interleaved by hand', () => {
       const p = m.spawn();
       const fd = p.open('/dev/dri/card0');
       const a = p.mmap(0, PAGE, RW, ANON);
-      const x = userptr(p, fd, a, PAGE);
+      const x = drmUserptr(p, fd, a, PAGE);
       const X = userptrAt(m, a);
       const c = p.fork();
       const eb = fillExecbuf(c, fd, x, 1);
@@ -457,7 +380,7 @@ describe('historic bug switches that need a race, interleaved by hand', () => {
       const fd = p.open('/dev/dri/card0');
       const a = (addr = p.mmap(0, PAGE, RW, ANON));
       p.write(a, new Uint8Array(PAGE));
-      const x = userptr(p, fd, a, PAGE);
+      const x = drmUserptr(p, fd, a, PAGE);
       const eb = fillExecbuf(p, fd, x, 1);
       const results: number[] = [];
       const out = { execbuf: results, munmap: NaN };

@@ -1,41 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { Machine, type Process, uapi } from '../src/index.js';
 import { i915_mmu_notifiers } from '../src/i915/i915_gem_userptr.js';
+import { ANON, RW, code, userptr } from './support/userptr.js';
 
 const SEED = Number(process.env.SEED ?? 4);
-const RW = uapi.PROT_READ | uapi.PROT_WRITE;
-const ANON = uapi.MAP_PRIVATE | uapi.MAP_ANONYMOUS;
-
-function userptr(p: Process, fd: number, ptr: number, size: number, flags = 0): number {
-  const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: ptr, user_size: size, flags });
-  p.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
-  return uapi.drm_i915_gem_userptr.decode(b).handle;
-}
-
-function errno(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-  return 'OK';
-}
-
 describe(`userptr ioctl (seed ${SEED})`, () => {
   it('checks arguments in 3.16 order with 3.16 errno', () => {
     const m = Machine.boot({ seed: SEED });
     const p = m.spawn();
     const fd = p.open('/dev/dri/card0');
     const a = p.mmap(0, 64 * 4096, RW, ANON);
-    expect(errno(() => userptr(p, fd, a, 4096, 0x4))).toBe('EINVAL'); // unknown flag
-    expect(errno(() => userptr(p, fd, a + 1, 4096))).toBe('EINVAL'); // alignment
-    expect(errno(() => userptr(p, fd, a, 4095))).toBe('EINVAL');
-    expect(errno(() => userptr(p, fd, a, 0))).toBe('EINVAL'); // zero size (fixed §8.6)
-    expect(errno(() => userptr(p, fd, 0, 2 ** 31 + 4096))).toBe('E2BIG'); // > GTT
-    expect(errno(() => userptr(p, fd, -4096, 8192))).toBe('EFAULT'); // access_ok
-    expect(errno(() => userptr(p, fd, -4096, 8192, uapi.I915_USERPTR_READ_ONLY))).toBe('EFAULT');
-    expect(errno(() => userptr(p, fd, a, 4096, uapi.I915_USERPTR_READ_ONLY))).toBe('ENODEV');
-    expect(errno(() => userptr(p, fd, a, 4096, uapi.I915_USERPTR_UNSYNCHRONIZED))).toBe('EPERM');
+    expect(code(() => userptr(p, fd, a, 4096, 0x4))).toBe('EINVAL'); // unknown flag
+    expect(code(() => userptr(p, fd, a + 1, 4096))).toBe('EINVAL'); // alignment
+    expect(code(() => userptr(p, fd, a, 4095))).toBe('EINVAL');
+    expect(code(() => userptr(p, fd, a, 0))).toBe('EINVAL'); // zero size (fixed §8.6)
+    expect(code(() => userptr(p, fd, 0, 2 ** 31 + 4096))).toBe('E2BIG'); // > GTT
+    expect(code(() => userptr(p, fd, -4096, 8192))).toBe('EFAULT'); // access_ok
+    expect(code(() => userptr(p, fd, -4096, 8192, uapi.I915_USERPTR_READ_ONLY))).toBe('EFAULT');
+    expect(code(() => userptr(p, fd, a, 4096, uapi.I915_USERPTR_READ_ONLY))).toBe('ENODEV');
+    expect(code(() => userptr(p, fd, a, 4096, uapi.I915_USERPTR_UNSYNCHRONIZED))).toBe('EPERM');
     // Nothing is touched at creation: NULL and holes are fine.
     expect(userptr(p, fd, 0, 4096)).toBeGreaterThan(0);
     expect(userptr(p, fd, 0x10000000, 8192)).toBeGreaterThan(0);
@@ -58,7 +41,7 @@ describe(`userptr ioctl (seed ${SEED})`, () => {
       [0, 16], // subsuming
     ] as const) {
       expect(
-        errno(() => userptr(root, fd, a + off * 4096, len * 4096)),
+        code(() => userptr(root, fd, a + off * 4096, len * 4096)),
         `${off},${len}`,
       ).toBe('EINVAL');
     }
@@ -84,9 +67,9 @@ describe(`userptr ioctl (seed ${SEED})`, () => {
     const root = m.spawn({ uid: 0 });
     const fd = p.open('/dev/dri/card0');
     const rfd = root.open('/dev/dri/card0');
-    expect(errno(() => userptr(p, fd, 0x100000, 4096))).toBe('ENODEV');
-    expect(errno(() => userptr(p, fd, 0x100000, 4096, uapi.I915_USERPTR_UNSYNCHRONIZED))).toBe('EPERM');
-    expect(errno(() => userptr(root, rfd, 0x100000, 4096))).toBe('ENODEV');
+    expect(code(() => userptr(p, fd, 0x100000, 4096))).toBe('ENODEV');
+    expect(code(() => userptr(p, fd, 0x100000, 4096, uapi.I915_USERPTR_UNSYNCHRONIZED))).toBe('EPERM');
+    expect(code(() => userptr(root, rfd, 0x100000, 4096))).toBe('ENODEV');
     expect(userptr(root, rfd, 0x100000, 4096, uapi.I915_USERPTR_UNSYNCHRONIZED)).toBe(1);
     expect(m.shutdown()).toEqual([]);
   });

@@ -1,4 +1,5 @@
-import type { Chooser, Machine } from '../../src/index.js';
+import { expect } from 'vitest';
+import { type Chooser, type Finding, Machine, type MachineConfig } from '../../src/index.js';
 import { DrmI915UserptrObject } from '../../src/i915/i915_gem_userptr.js';
 import type { Task } from '../../src/sched/task.js';
 import type { WorkStruct } from '../../src/sched/workqueue.js';
@@ -137,4 +138,44 @@ export function tokens(hand: Hand, obj: DrmI915UserptrObject): WorkStruct[] {
 
 export function finished(w: WorkStruct | undefined): boolean {
   return w !== undefined && w.doneGen > 0 && w.running === null;
+}
+
+// --- a switch on and off under the same hand ---------------------------------------------------
+
+export interface Run {
+  m: Machine;
+  hand: Hand;
+}
+
+export interface Outcome<T> {
+  /** What the scenario saw (syscall results). */
+  seen: T;
+  /** Findings of the interleaving itself. */
+  during: Finding[];
+  /** Every finding, after shutdown. */
+  all: Finding[];
+  /** The hand's picks, in order. */
+  picked: string[];
+}
+
+/** Runs `scenario` with `id` on and with no switch, each on a fresh machine (with `cfg`) and hand. */
+export function both<T>(
+  id: string,
+  scenario: (r: Run) => T,
+  cfg: Omit<MachineConfig, 'bugs' | 'chooser'> = {},
+): { on: Outcome<T>; off: Outcome<T> } {
+  const run = (bugs: string[]): Outcome<T> => {
+    const hand = new Hand();
+    const m = Machine.boot({ ...cfg, bugs, chooser: hand });
+    hand.attach(m);
+    const seen = scenario({ m, hand });
+    m.run();
+    const during = m.findings();
+    // With the switch on the run must follow the drawing: every hold had to stop someone. (Off,
+    // the kernel may take another way at the racy step, where some holds have nothing to do.)
+    if (bugs.length) expect(hand.unused(), 'holds that held nobody').toEqual([]);
+    hand.release();
+    return { seen, during, all: m.shutdown(), picked: hand.picked };
+  };
+  return { on: run([id]), off: run([]) };
 }
