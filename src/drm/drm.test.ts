@@ -429,6 +429,15 @@ describe(`DRM core (seed ${SEED})`, () => {
     expect(errno(() => p.ioctl(fd, uapi.DRM_IOWR(0xc0, 8), new Uint8Array(8)))).toBe('EINVAL');
     expect(errno(() => p.ioctl(fd, uapi.DRM_IOWR(0x50, 8), new Uint8Array(8)))).toBe('EINVAL');
     expect(errno(() => p.ioctl(fd, uapi.DRM_IOWR(0x9f, 8), new Uint8Array(8)))).toBe('EINVAL');
+    // The KMS ioctls are in the core table, but this driver has no DRIVER_MODESET.
+    expect(
+      errno(() => p.ioctl(fd, uapi.DRM_IOCTL_MODE_GETRESOURCES, uapi.drm_mode_card_res.encode({}))),
+    ).toBe('EINVAL');
+    const fb = uapi.drm_mode_fb_cmd2.encode({ width: 64, height: 64, handles: [h], pitches: [256] });
+    expect(errno(() => p.ioctl(fd, uapi.DRM_IOCTL_MODE_ADDFB2, fb))).toBe('EINVAL');
+    expect(errno(() => p.ioctl(fd, uapi.DRM_IOCTL_MODE_SETCRTC, uapi.drm_mode_crtc.encode({})))).toBe(
+      'EINVAL',
+    );
     // The type byte is not checked: GEM_FLINK with type 'X' is GEM_FLINK.
     const b = uapi.drm_gem_flink.encode({ handle: h });
     p.ioctl(fd, uapi._IOWR(0x58, 0x0a, 8), b);

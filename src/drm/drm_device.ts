@@ -6,6 +6,7 @@ import { Mutex } from '../sched/mutex.js';
 import type { Scheduler } from '../sched/scheduler.js';
 import type { KGen } from '../sched/task.js';
 import { AddressSpace } from './address_space.js';
+import { DrmModeConfig } from './drm_crtc.js';
 import type { DmaBuf, FdTableHooks } from './dma_buf.js';
 import { type DrmFile, drm_release, drm_stub_open } from './drm_file.js';
 import {
@@ -103,15 +104,6 @@ export interface DrmDriver {
   readonly gem_prime_mmap?: (obj: DrmGemObject, vma: VmAreaStruct) => KGen<number>;
 }
 
-/** The mode_config values GET_CAP reports (KMS itself is not modelled). */
-export interface DrmModeConfig {
-  preferred_depth: number;
-  prefer_shadow: number;
-  async_page_flip: boolean;
-  cursor_width: number;
-  cursor_height: number;
-}
-
 /** struct drm_minor: one device node. */
 export class DrmMinor {
   /**
@@ -183,13 +175,8 @@ export class DrmDevice implements FdTableHooks {
   open_count = 0;
   /** Every open DrmFile. Protected by struct_mutex. */
   readonly filelist = new Set<DrmFile>();
-  readonly mode_config: DrmModeConfig = {
-    preferred_depth: 0,
-    prefer_shadow: 0,
-    async_page_flip: false,
-    cursor_width: 0,
-    cursor_height: 0,
-  };
+  /** KMS state: mode objects, framebuffers, limits (DRIVER_MODESET), and the GET_CAP values. */
+  readonly mode_config: DrmModeConfig;
   /** drm.timestamp_monotonic module parameter (default 1). */
   drm_timestamp_monotonic = 1;
   /** The driver's device state (i915: drm_i915_private). */
@@ -232,6 +219,7 @@ export class DrmDevice implements FdTableHooks {
     const s = k.sched;
     this.struct_mutex = new Mutex(s, 'struct_mutex', 'struct_mutex');
     this.object_name_lock = new Mutex(s, 'object_name_lock', '&dev->object_name_lock');
+    this.mode_config = new DrmModeConfig(s);
     this.master_mutex = new Mutex(s, 'master_mutex', '&dev->master_mutex');
     this.drm_global_mutex = new Mutex(s, 'drm_global_mutex', 'drm_global_mutex');
     this.dev_mapping = new AddressSpace(s, `${driver.name}:anon_inode`);

@@ -1,10 +1,13 @@
 import { ERRNO } from '../base/errno.js';
 import { CAP_SYS_ADMIN, current } from '../mm/current.js';
 import type { File } from '../mm/file.js';
+import { Mutex } from '../sched/mutex.js';
 import type { KGen } from '../sched/task.js';
 import { O_EXCL } from '../uapi/mman.js';
+import { type DrmFramebuffer, drm_fb_release } from './drm_crtc.js';
 import {
   DRIVER_GEM,
+  DRIVER_MODESET,
   DRIVER_PRIME,
   DRM_MINOR_LEGACY,
   DRM_MINOR_RENDER,
@@ -46,6 +49,9 @@ export class DrmFile {
   readonly object_idr = new Idr<DrmGemObject>(1);
   /** dma-buf ↔ handle cache of this file. */
   readonly prime: DrmPrimeFilePrivate;
+  /** Framebuffers this file created (ADDFB/ADDFB2), newest first. Protected by fbs_lock. */
+  readonly fbs: DrmFramebuffer[] = [];
+  readonly fbs_lock: Mutex;
   /** SET_CLIENT_CAP state. Protected by drm_global_mutex (the ioctl is not DRM_UNLOCKED). */
   stereo_allowed = false;
   universal_planes = false;
@@ -66,6 +72,7 @@ export class DrmFile {
     // Model: primary clients count as authenticated (see above).
     this.authenticated = this.always_authenticated || minor.type === DRM_MINOR_LEGACY;
     this.prime = new DrmPrimeFilePrivate(dev.sched, `drm_file${this.id}`);
+    this.fbs_lock = new Mutex(dev.sched, `drm_file${this.id}.fbs_lock`, '&file_priv->fbs_lock');
   }
 
   get dev(): DrmDevice {
@@ -147,6 +154,8 @@ export function* drm_release(filp: File): KGen {
   dev.filelist.delete(file_priv);
   dev.struct_mutex.unlock();
   if (dev.driver.preclose) yield* dev.driver.preclose(dev, file_priv);
+  // Framebuffers go before handles: removing one switches off the CRTCs scanning it out.
+  if (drm_core_check_feature(dev, DRIVER_MODESET)) yield* drm_fb_release(file_priv);
   if (drm_core_check_feature(dev, DRIVER_GEM)) yield* drm_gem_release(dev, file_priv);
   yield* dev.master_mutex.lock();
   if (file_priv.is_master && minor.master === file_priv) minor.master = null;

@@ -30,6 +30,16 @@ import {
   drm_version,
 } from '../uapi/drm.js';
 import {
+  DRM_IOCTL_MODE_ADDFB,
+  DRM_IOCTL_MODE_ADDFB2_V1,
+  DRM_IOCTL_MODE_GETCONNECTOR,
+  DRM_IOCTL_MODE_GETCRTC,
+  DRM_IOCTL_MODE_GETENCODER,
+  DRM_IOCTL_MODE_GETRESOURCES,
+  DRM_IOCTL_MODE_RMFB,
+  DRM_IOCTL_MODE_SETCRTC,
+} from '../uapi/drm_mode.js';
+import {
   _IOC_DIR,
   _IOC_NR,
   _IOC_READ,
@@ -38,6 +48,16 @@ import {
   DRM_COMMAND_BASE,
   DRM_COMMAND_END,
 } from '../uapi/ioctl.js';
+import {
+  drm_mode_addfb,
+  drm_mode_addfb2,
+  drm_mode_getconnector,
+  drm_mode_getcrtc,
+  drm_mode_getencoder,
+  drm_mode_getresources,
+  drm_mode_rmfb,
+  drm_mode_setcrtc,
+} from './drm_crtc.js';
 import type { DrmDevice } from './drm_device.js';
 import { DrmFile, drm_is_render_client } from './drm_file.js';
 import { drm_gem_close_ioctl, drm_gem_flink_ioctl, drm_gem_open_ioctl } from './drm_gem.js';
@@ -127,9 +147,12 @@ export const DRM_CORE_IOCTL_COUNT = 0xbc;
 
 let coreTable: Map<number, DrmIoctlDesc> | null = null;
 
+/** The flags of 3.16's mode ioctls (SETCRTC adds DRM_MASTER). */
+const KMS = DRM_CONTROL_ALLOW | DRM_UNLOCKED;
+
 /**
  * The core table (drm_ioctls[]), built on first use. Only the entries this model implements are
- * present; the others (legacy DRI1, KMS) answer -EINVAL like an empty slot.
+ * present; the others (legacy DRI1, the rest of KMS) answer -EINVAL like an empty slot.
  */
 export function drm_core_ioctls(): ReadonlyMap<number, DrmIoctlDesc> {
   coreTable ??= drm_ioctl_table([
@@ -161,6 +184,16 @@ export function drm_core_ioctls(): ReadonlyMap<number, DrmIoctlDesc> {
       DRM_AUTH | DRM_UNLOCKED | DRM_RENDER_ALLOW,
       'DRM_IOCTL_PRIME_FD_TO_HANDLE',
     ),
+    // KMS: never on the render node; changing what is displayed needs the master.
+    DRM_IOCTL_DEF(DRM_IOCTL_MODE_GETRESOURCES, drm_mode_getresources, KMS, 'DRM_IOCTL_MODE_GETRESOURCES'),
+    DRM_IOCTL_DEF(DRM_IOCTL_MODE_GETCRTC, drm_mode_getcrtc, KMS, 'DRM_IOCTL_MODE_GETCRTC'),
+    DRM_IOCTL_DEF(DRM_IOCTL_MODE_SETCRTC, drm_mode_setcrtc, DRM_MASTER | KMS, 'DRM_IOCTL_MODE_SETCRTC'),
+    DRM_IOCTL_DEF(DRM_IOCTL_MODE_GETENCODER, drm_mode_getencoder, KMS, 'DRM_IOCTL_MODE_GETENCODER'),
+    DRM_IOCTL_DEF(DRM_IOCTL_MODE_GETCONNECTOR, drm_mode_getconnector, KMS, 'DRM_IOCTL_MODE_GETCONNECTOR'),
+    DRM_IOCTL_DEF(DRM_IOCTL_MODE_ADDFB, drm_mode_addfb, KMS, 'DRM_IOCTL_MODE_ADDFB'),
+    DRM_IOCTL_DEF(DRM_IOCTL_MODE_RMFB, drm_mode_rmfb, KMS, 'DRM_IOCTL_MODE_RMFB'),
+    // 3.16's table entry is the 68-byte request; a 104-byte one from newer headers lands here too.
+    DRM_IOCTL_DEF(DRM_IOCTL_MODE_ADDFB2_V1, drm_mode_addfb2, KMS, 'DRM_IOCTL_MODE_ADDFB2'),
   ]);
   return coreTable;
 }

@@ -2,6 +2,7 @@ import type { Bugs } from '../base/bugs.js';
 import { ERRNO } from '../base/errno.js';
 import {
   DRIVER_GEM,
+  DRIVER_MODESET,
   DRIVER_PRIME,
   DRIVER_RENDER,
   type DrmDevice,
@@ -50,6 +51,7 @@ import { execbuffer_ioctls } from './i915_gem_execbuffer.js';
 import { gem_ioctls } from './i915_gem_ioctls.js';
 import { to_intel_bo } from './i915_gem_object.js';
 import { i915_error_work_func, i915_handle_error } from './i915_gpu_error.js';
+import { intel_modeset_init } from './intel_display.js';
 import { ring_task } from './intel_ringbuffer.js';
 import { i915_gem_userptr_ioctl, i915_gem_userptr_unload_check } from './i915_gem_userptr.js';
 
@@ -172,6 +174,19 @@ export interface I915LoadOptions {
   publishError: (text: string) => void;
 }
 
+/** The driver's open(): i915_gem_init (GTT and rings) at the first open. */
+function* i915_driver_open(
+  dp: DrmI915Private,
+  k: MmKernel,
+  onHang: Parameters<typeof ring_task>[1],
+  onComplete: () => void,
+): KGen<number> {
+  const ok = dp.init((ring) => {
+    ring.task = k.sched.spawn(ring.id, 'engine', ring_task(ring, onHang, onComplete));
+  });
+  return ok ? 0 : -ERRNO.ENOMEM;
+}
+
 /** i915_driver_load(): the device, its nodes, its state. GTT and rings come at first open. */
 export function i915_driver_load(k: MmKernel, opts: I915LoadOptions): DrmI915Private {
   let dp: DrmI915Private | null = null;
@@ -182,14 +197,11 @@ export function i915_driver_load(k: MmKernel, opts: I915LoadOptions): DrmI915Pri
     major: 1,
     minor: 6,
     patchlevel: 0,
-    driver_features: DRIVER_GEM | DRIVER_PRIME | DRIVER_RENDER,
+    driver_features: DRIVER_GEM | DRIVER_PRIME | DRIVER_RENDER | DRIVER_MODESET,
     ioctls: i915_ioctls(),
-    *open(_dev: DrmDevice, _file: DrmFile): KGen<number> {
-      const ok = dp!.init((ring) => {
-        ring.task = k.sched.spawn(ring.id, 'engine', ring_task(ring, onHang, onComplete));
-      });
-      return ok ? 0 : -ERRNO.ENOMEM;
-    },
+    // Not a generator method: V8 keeps a generator closure made per boot, and with it the whole
+    // machine, alive until the next full GC once it has run (see test/perf-hygiene.test.ts).
+    open: (_dev: DrmDevice, _file: DrmFile): KGen<number> => i915_driver_open(dp!, k, onHang, onComplete),
     gem_free_object: i915_gem_free_object,
     gem_vm_ops: { ...i915_gem_vm_ops, open: drm_gem_vm_open, close: drm_gem_vm_close },
     prime_handle_to_fd: drm_gem_prime_handle_to_fd,
@@ -198,6 +210,8 @@ export function i915_driver_load(k: MmKernel, opts: I915LoadOptions): DrmI915Pri
     gem_prime_import: drm_gem_prime_import,
   };
   const dev = drm_dev_alloc(k, driver);
+  // i915_load_modeset_init(): KMS objects exist before any file is opened.
+  intel_modeset_init(dev);
   const wq = alloc_workqueue(k.sched, 'i915', 1);
   dp = new DrmI915Private(
     dev,

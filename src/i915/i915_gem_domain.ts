@@ -9,6 +9,7 @@ import {
   i915_gem_object_wait_rendering,
   i915_gem_release_mmap,
 } from './i915_gem.js';
+import { i915_gem_object_ggtt_unpin, i915_gem_object_pin } from './i915_gem_gtt.js';
 import { type DrmI915GemObject, i915_gem_obj_bound } from './i915_gem_object.js';
 
 /**
@@ -40,9 +41,10 @@ export function cpu_cache_is_coherent(obj: DrmI915GemObject, level: number): boo
   return to_i915(obj.dev).info.has_llc || level !== I915_CACHE_NONE;
 }
 
-/** cpu_write_needs_clflush() (no display planes are modelled: pin_display is always false). */
+/** cpu_write_needs_clflush(): uncached pages, or a scanout buffer (the display does not snoop). */
 export function cpu_write_needs_clflush(obj: DrmI915GemObject): boolean {
-  return !cpu_cache_is_coherent(obj, obj.cache_level);
+  if (!cpu_cache_is_coherent(obj, obj.cache_level)) return true;
+  return obj.pin_display;
 }
 
 /** i915_gem_obj_is_pinned(): a GTT binding holds a pin. */
@@ -188,4 +190,48 @@ export function* i915_gem_object_set_cache_level(obj: DrmI915GemObject, cache_le
     obj.write_domain = uapi.I915_GEM_DOMAIN_CPU;
   }
   return 0;
+}
+
+/**
+ * is_pin_display(): whether a pin of the binding is the display's. Execbuffer's reservations are
+ * not held outside struct_mutex and there are no user pins (I915_GEM_PIN refuses gen ≥ 6), so
+ * any pin left is a display plane's.
+ */
+function is_pin_display(obj: DrmI915GemObject): boolean {
+  return (obj.vma?.pin_count ?? 0) > 0;
+}
+
+/**
+ * i915_gem_object_pin_to_display_plane() (Linux 3.16 i915_gem.c): make the object scanout-ready
+ * and pin it: wait for the GPU (no pipelined flip here), switch the PTEs to uncached (HAS_WT is
+ * false on both modelled parts) — which refuses an object already pinned at another level — then
+ * pin it into the CPU-visible aperture and move it to the GTT domain. Marked pin_display first so
+ * the cache-level change accounts for the display's incoherence. struct_mutex held.
+ */
+export function* i915_gem_object_pin_to_display_plane(
+  obj: DrmI915GemObject,
+  alignment: number,
+): KGen<number> {
+  if (obj.ring) {
+    // i915_gem_object_sync(obj, NULL): no ring to pipeline on, so wait.
+    const ret = yield* i915_gem_object_wait_rendering(obj, false);
+    if (ret) return ret;
+  }
+  obj.pin_display = true;
+  let ret = yield* i915_gem_object_set_cache_level(obj, I915_CACHE_NONE);
+  if (ret === 0) ret = yield* i915_gem_object_pin(obj, alignment, { mappable: true });
+  if (ret) {
+    obj.pin_display = is_pin_display(obj);
+    return ret;
+  }
+  i915_gem_object_flush_cpu_write_domain(obj);
+  obj.write_domain = 0;
+  obj.read_domains |= uapi.I915_GEM_DOMAIN_GTT;
+  return 0;
+}
+
+/** i915_gem_object_unpin_from_display_plane(). struct_mutex held. */
+export function i915_gem_object_unpin_from_display_plane(obj: DrmI915GemObject): void {
+  i915_gem_object_ggtt_unpin(obj);
+  obj.pin_display = is_pin_display(obj);
 }

@@ -37,12 +37,13 @@ import {
   I915_CACHE_WT,
   I915_GEM_GPU_DOMAINS,
   i915_gem_obj_is_pinned,
+  i915_gem_object_flush_cpu_write_domain,
   i915_gem_object_set_cache_level,
   i915_gem_object_set_to_cpu_domain,
   i915_gem_object_set_to_gtt_domain,
   i915_gem_object_wait_rendering__nonblocking,
 } from './i915_gem_domain.js';
-import type { DrmI915GemObject } from './i915_gem_object.js';
+import { type DrmI915GemObject, to_intel_bo } from './i915_gem_object.js';
 import { i915_gem_object_is_purgeable, i915_gem_purge } from './i915_gem_shrinker.js';
 import { i915_gem_get_tiling, i915_gem_set_tiling } from './i915_gem_tiling.js';
 
@@ -427,7 +428,7 @@ export function* i915_gem_set_domain_ioctl(dev: DrmDevice, data: Uint8Array, fil
   return ret;
 }
 
-/** DRM_IOCTL_I915_GEM_SW_FINISH: only scanout buffers need a flush, and none are modelled. */
+/** DRM_IOCTL_I915_GEM_SW_FINISH: a scanout buffer's CPU writes are flushed for the display. */
 export function* i915_gem_sw_finish_ioctl(dev: DrmDevice, data: Uint8Array, file: DrmFile): KGen<number> {
   const args = uapi.drm_i915_gem_sw_finish.decode(data);
   const ret = yield* i915_mutex_lock_interruptible(dev);
@@ -437,7 +438,9 @@ export function* i915_gem_sw_finish_ioctl(dev: DrmDevice, data: Uint8Array, file
     dev.struct_mutex.unlock();
     return -ERRNO.ENOENT;
   }
-  // obj->pin_display is never set (no display): nothing to flush.
+  // Pinned buffers may be scanout: flush the CPU cache (nothing to clflush on LLC parts).
+  const obj = to_intel_bo(gem);
+  if (obj.pin_display) i915_gem_object_flush_cpu_write_domain(obj);
   yield* drm_gem_object_unreference(gem);
   dev.struct_mutex.unlock();
   return 0;

@@ -31,7 +31,7 @@ export class I915Vma {
 
   constructor(readonly obj: DrmI915GemObject) {
     this.node = new DrmMmNode();
-    vmaOfNode.set(this.node, this);
+    (this.node as VmaNode)[VMA_OF_NODE] = this;
   }
 
   get bound(): boolean {
@@ -66,6 +66,10 @@ export class DrmI915GemObject extends DrmGemObject {
   cache_level = I915_CACHING_CACHED;
   /** A GTT mmap has CPU PTEs that must be zapped when the binding moves. */
   fault_mappable = false;
+  /** Pinned for scanout by a display plane (3.16: a bit; recomputed from the pins at unpin). */
+  pin_display = false;
+  /** Framebuffers wrapping it: its tiling may not change while any exists. */
+  framebuffer_references = 0;
   /** Whether the object sits on the bound (true) or unbound (false) list; null: on neither. */
   onBoundList: boolean | null = null;
   /** Model bookkeeping: the request the last GPU use belongs to failed (a hang). */
@@ -80,10 +84,15 @@ export class DrmI915GemObject extends DrmGemObject {
   }
 }
 
-/** container_of(node, struct i915_vma, node). */
-const vmaOfNode = new WeakMap<DrmMmNode, I915Vma>();
+/**
+ * container_of(node, struct i915_vma, node): a symbol-keyed back pointer on the node. Not a
+ * WeakMap: V8's young-generation GC treats WeakMap values as strong, and a vma reaches its whole
+ * machine, so every machine the explorer boots would survive until a full GC.
+ */
+const VMA_OF_NODE = Symbol('i915_vma');
+type VmaNode = DrmMmNode & { [VMA_OF_NODE]?: I915Vma };
 export function vma_of_node(node: DrmMmNode): I915Vma | undefined {
-  return vmaOfNode.get(node);
+  return (node as VmaNode)[VMA_OF_NODE];
 }
 
 /** to_intel_bo(): every object of this device is a DrmI915GemObject (a BUG otherwise). */

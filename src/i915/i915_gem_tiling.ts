@@ -77,8 +77,8 @@ export function* i915_gem_set_tiling(dev: DrmDevice, data: Uint8Array, file: Drm
     yield* drm_gem_object_unreference_unlocked(obj);
     return -ERRNO.EINVAL;
   }
-  // No framebuffers are modelled (framebuffer_references is always 0).
-  if (i915_gem_obj_is_pinned(obj)) {
+  // A framebuffer's tiling is fixed for its lifetime (its checks were made against it).
+  if (i915_gem_obj_is_pinned(obj) || obj.framebuffer_references) {
     yield* drm_gem_object_unreference_unlocked(obj);
     return -ERRNO.EBUSY;
   }

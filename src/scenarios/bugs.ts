@@ -1,6 +1,7 @@
 import type { Machine } from '../kernel/machine.js';
 import type { Process } from '../kernel/process.js';
 import { ERRNO } from '../base/errno.js';
+import { ErrnoError } from '../kernel/errors.js';
 import { type RunContext, retrying } from '../explore/index.js';
 import * as uapi from '../uapi/index.js';
 import * as user from '../user/index.js';
@@ -459,6 +460,24 @@ export const BUG_SCENARIOS: BugScenario[] = [
     },
     { faults: ['st_set_pages'] },
   ),
+  bug(
+    'userptr-framebuffer',
+    'a process scans out a userptr buffer (ADDFB2 + SETCRTC), then a thread unmaps it: the scanout pin defeats the invalidation',
+    { kind: 'coherence', message: 'I-COVER' },
+    ['unmapped-while-scanned-out'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      // 1024x768 C8 (one byte a pixel): 192 pages.
+      const len = 1024 * 768;
+      const a = p.mmap(0, len, RW, ANON);
+      p.write(a, new Uint8Array(len));
+      const shown = scanoutUserptr(p, fd, userptr(p, fd, a, len));
+      p.thread('munmap', function* (api) {
+        if (shown) ctx.mark('unmapped-while-scanned-out');
+        yield* api.munmap(a, len);
+      });
+    },
+  ),
 ];
 
 /** Known findings of the correct design in bug scenarios (see `BugScenario.knownOff`). */
@@ -472,4 +491,55 @@ const KNOWN_OFF: Record<string, BugScenario['knownOff']> = {
 for (const s of BUG_SCENARIOS) {
   const k = KNOWN_OFF[s.bug];
   if (k) s.knownOff = k;
+}
+
+/**
+ * ADDFB2 of a 1024x768 C8 framebuffer on `handle`, then SETCRTC of it on the first CRTC and
+ * connector in the connector's own mode. False if the framebuffer is refused (4.4's fix).
+ */
+function scanoutUserptr(p: Process, fd: number, handle: number): boolean {
+  const fb = uapi.drm_mode_fb_cmd2.encode({
+    width: 1024,
+    height: 768,
+    pixel_format: uapi.DRM_FORMAT_C8,
+    handles: [handle],
+    pitches: [1024],
+  });
+  try {
+    p.ioctl(fd, uapi.DRM_IOCTL_MODE_ADDFB2, fb);
+  } catch (e) {
+    if (e instanceof ErrnoError) return false;
+    throw e;
+  }
+  const mem = p.mmap(0, PAGE, RW, ANON);
+  p.ioctl(
+    fd,
+    uapi.DRM_IOCTL_MODE_GETRESOURCES,
+    uapi.drm_mode_card_res.encode({
+      count_crtcs: 1,
+      crtc_id_ptr: mem,
+      count_connectors: 1,
+      connector_id_ptr: mem + 4,
+    }),
+  );
+  const ids = new DataView(p.read(mem, 8).buffer);
+  const connector_id = ids.getUint32(4, true);
+  p.ioctl(fd, uapi.DRM_IOCTL_MODE_GETCONNECTOR, uapi.drm_mode_get_connector.encode({ connector_id }));
+  p.ioctl(
+    fd,
+    uapi.DRM_IOCTL_MODE_GETCONNECTOR,
+    uapi.drm_mode_get_connector.encode({ connector_id, count_modes: 1, modes_ptr: mem + 64 }),
+  );
+  const mode = uapi.drm_mode_modeinfo.decode(p.read(mem + 64, 68));
+  const crtc = uapi.drm_mode_crtc.encode({
+    crtc_id: ids.getUint32(0, true),
+    fb_id: uapi.drm_mode_fb_cmd2.decode(fb).fb_id,
+    set_connectors_ptr: mem + 4,
+    count_connectors: 1,
+    mode_valid: 1,
+    mode,
+  });
+  p.drmIoctl(fd, uapi.DRM_IOCTL_MODE_SETCRTC, crtc);
+  p.munmap(mem, PAGE);
+  return true;
 }

@@ -5,7 +5,9 @@ import type { StructCodec } from './struct.js';
 
 /** A codec's layout written the way i915-uapi.md §2.2 writes it. */
 function layout(c: StructCodec): string {
-  return c.fields.map((f) => `${f.offset}: ${f.type} ${f.name}`).join(', ');
+  return c.fields
+    .map((f) => `${f.offset}: ${typeof f.type === 'string' ? f.type : f.type.name} ${f.name}`)
+    .join(', ');
 }
 
 describe('DRM core request numbers', () => {

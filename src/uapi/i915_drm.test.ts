@@ -4,7 +4,9 @@ import { DRM_COMMAND_BASE, _IOC_NR, _IOC_SIZE } from './ioctl.js';
 import type { StructCodec } from './struct.js';
 
 function layout(c: StructCodec): string {
-  return c.fields.map((f) => `${f.offset}: ${f.type} ${f.name}`).join(', ');
+  return c.fields
+    .map((f) => `${f.offset}: ${typeof f.type === 'string' ? f.type : f.type.name} ${f.name}`)
+    .join(', ');
 }
 
 describe('i915 request numbers', () => {

@@ -7,5 +7,6 @@ export * from './ioctl.js';
 export * from './struct.js';
 export * from './mman.js';
 export * from './drm.js';
+export * from './drm_mode.js';
 export * from './i915_drm.js';
 export * from './i915_commands.js';

@@ -6,6 +6,7 @@ import {
   isStructCodec,
   type Decoded,
   type Encodable,
+  type FieldKind,
   type FieldSpec,
   type FieldType,
   type StructCodec,
@@ -44,10 +45,34 @@ function arbField(type: FieldType): fc.Arbitrary<number | bigint> {
   }
 }
 
-function arbStruct(codec: StructCodec): fc.Arbitrary<Record<string, number | bigint>> {
-  const model: Record<string, fc.Arbitrary<number | bigint>> = {};
-  for (const f of codec.fields) model[f.name] = arbField(f.type);
+/** One element of a field: a scalar, or an embedded struct's fields. */
+function arbElement(type: FieldKind): fc.Arbitrary<unknown> {
+  return typeof type === 'string' ? arbField(type) : arbStruct(type);
+}
+
+function arbStruct(codec: StructCodec): fc.Arbitrary<Record<string, unknown>> {
+  const model: Record<string, fc.Arbitrary<unknown>> = {};
+  for (const f of codec.fields) {
+    model[f.name] =
+      f.count === undefined
+        ? arbElement(f.type)
+        : fc.array(arbElement(f.type), { minLength: f.count, maxLength: f.count });
+  }
   return fc.record(model);
+}
+
+/** Marks the bytes a codec's fields cover (recursively: an embedded struct's padding is padding). */
+function cover(codec: StructCodec, covered: Uint8Array, base = 0): void {
+  for (const f of codec.fields) {
+    for (let i = 0; i < (f.count ?? 1); i++) {
+      if (typeof f.type === 'string') {
+        const w = f.type === 'u64' || f.type === 's64' ? 8 : f.type === 'u8' ? 1 : f.type === 'u16' ? 2 : 4;
+        covered.fill(1, base + f.offset + i * w, base + f.offset + (i + 1) * w);
+      } else {
+        cover(f.type, covered, base + f.offset + i * f.type.size);
+      }
+    }
+  }
 }
 
 describe('defineStruct', () => {
@@ -153,6 +178,39 @@ describe('defineStruct', () => {
     expect(() => uapi.drm_i915_gem_relocation_entry.decodeArray(relocs, 3)).toThrow(RangeError);
   });
 
+  it('has C array fields and structs embedded by value', () => {
+    const inner = defineStruct('inner', 16, [
+      { name: 'a', offset: 0, type: 'u32' },
+      { name: 'b', offset: 8, type: 'u64' },
+    ]);
+    const outer = defineStruct('outer', 40, [
+      { name: 'tag', offset: 0, type: 'u16', count: 3 },
+      { name: 'in', offset: 8, type: inner },
+      { name: 'more', offset: 24, type: 'u32', count: 4 },
+    ]);
+    expectTypeOf(outer.decode(new Uint8Array(40))).toEqualTypeOf<{
+      tag: number[];
+      in: { a: number; b: bigint };
+      more: number[];
+    }>();
+    const buf = new Uint8Array(40).fill(0xee);
+    outer.encode({ tag: [1, 2], in: { b: 7n }, more: [9] }, buf);
+    expect(outer.decode(buf)).toEqual({ tag: [1, 2, 0], in: { a: 0, b: 7n }, more: [9, 0, 0, 0] });
+    // The padding of the outer struct (6..8) and of the embedded one (12..16) stays untouched.
+    expect([...buf.slice(6, 8), ...buf.slice(12, 16)]).toEqual(new Array<number>(6).fill(0xee));
+    expect(() => outer.encode({ more: [1, 2, 3, 4, 5] })).toThrow(RangeError);
+    expect(() => outer.encode({ more: 1 } as never)).toThrow(TypeError);
+    expect(() => outer.encode({ in: 1 } as never)).toThrow(TypeError);
+    expect(() => outer.encode({ in: { c: 1 } } as never)).toThrow(TypeError);
+    expect(() => outer.encode({ tag: [0x10000] })).toThrow(RangeError);
+    // An embedded struct is aligned like its widest member; arrays need a positive length.
+    expect(() => defineStruct('bad', 24, [{ name: 'in', offset: 4, type: inner }])).toThrow(/aligned/);
+    expect(() => defineStruct('bad', 8, [{ name: 'x', offset: 0, type: 'u32', count: 0 }])).toThrow(/length/);
+    expect(() => defineStruct('bad', 8, [{ name: 'x', offset: 0, type: 'u32', count: 3 }])).toThrow(
+      /outside/,
+    );
+  });
+
   it('checks layouts when the struct is declared', () => {
     const f = (size: number, fields: FieldSpec[]) => () => defineStruct('bad', size, fields);
     expect(f(8, [{ name: 'x', offset: 4, type: 'u64' }])).toThrow(/outside|aligned/);
@@ -189,7 +247,7 @@ describe('every exported codec', () => {
   it.each(CODECS)('%s: decode(encode(v)) = v, including u64 extremes', (_name, codec) => {
     fc.assert(
       fc.property(arbStruct(codec), (v) => {
-        const bytes = codec.encode(v);
+        const bytes = codec.encode(v as never);
         expect(bytes.length).toBe(codec.size);
         expect(codec.decode(bytes)).toEqual(v);
       }),
@@ -199,10 +257,7 @@ describe('every exported codec', () => {
 
   it.each(CODECS)('%s: encode(decode(bytes)) = bytes, except implicit padding', (_name, codec) => {
     const covered = new Uint8Array(codec.size);
-    for (const f of codec.fields) {
-      const w = f.type === 'u64' || f.type === 's64' ? 8 : f.type === 'u8' ? 1 : f.type === 'u16' ? 2 : 4;
-      covered.fill(1, f.offset, f.offset + w);
-    }
+    cover(codec, covered);
     fc.assert(
       fc.property(fc.uint8Array({ minLength: codec.size, maxLength: codec.size }), (raw) => {
         const again = codec.encode(codec.decode(raw));
