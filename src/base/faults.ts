@@ -75,12 +75,17 @@ export class Faults {
   }
 }
 
-/** Each simulated kernel's faults, keyed by its kernel-services object (a machine's `k`). */
-const BY_KERNEL = new WeakMap<object, Faults>();
+/**
+ * Each simulated kernel's faults, as a symbol-keyed property of its kernel-services object (a
+ * machine's `k`). Not a WeakMap: V8's young-generation GC treats a WeakMap's values as strong, and
+ * a Faults reaches its whole machine, so every booted machine would survive to the old generation.
+ */
+const FAULTS = Symbol('faults');
+type WithFaults = { [FAULTS]?: Faults };
 
 /** The machine attaches its Faults to its kernel at boot. */
 export function attachFaults(kernel: object, faults: Faults): void {
-  BY_KERNEL.set(kernel, faults);
+  Object.defineProperty(kernel, FAULTS, { value: faults, configurable: true });
 }
 
 /**
@@ -88,7 +93,7 @@ export function attachFaults(kernel: object, faults: Faults): void {
  * A kernel with no Faults attached (a unit test's hand-built one) never fails.
  */
 export function should_fail(kernel: object, id: string): boolean {
-  const f = BY_KERNEL.get(kernel);
+  const f = (kernel as WithFaults)[FAULTS];
   if (!f) {
     if (!REGISTRY.has(id)) throw new Error(`should_fail: fault point ${id} was never registered`);
     return false;

@@ -25,7 +25,23 @@ export function pagesSpanned(addr: number, len: number): number {
   if (len === 0) return 0;
   return pfnOf(addr + len - 1) - pfnOf(addr) + 1;
 }
+/**
+ * `n` in hex with a `0x` prefix, at least `width` digits. Plain numbers are cached: a simulated
+ * run formats the same few addresses over and over (scheduling-point labels), and
+ * Number.prototype.toString(16) of an address costs hundreds of nanoseconds.
+ */
 export function hex(n: number | bigint, width = 0): string {
+  if (width === 0 && typeof n === 'number') {
+    let s = hexCache.get(n);
+    if (s === undefined) {
+      if (hexCache.size >= HEX_CACHE_MAX) hexCache.clear();
+      s = '0x' + n.toString(16);
+      hexCache.set(n, s);
+    }
+    return s;
+  }
   const s = n.toString(16);
   return '0x' + (width > 0 ? s.padStart(width, '0') : s);
 }
+const hexCache = new Map<number, string>();
+const HEX_CACHE_MAX = 4096;

@@ -22,34 +22,85 @@ export class PrefixChooser implements DecisionSource {
   }
 }
 
+/** A schedule of the search: its decisions up to its last non-default one. */
+interface DfsNode {
+  /** Decisions to follow (defaults after); ends with the last deviation (empty: the root). */
+  readonly prefix: number[];
+  /** Index of the last deviation, -1 for the root. */
+  readonly last: number;
+  /** Deviations (non-default decisions) and preemptions among them. */
+  readonly deviations: number;
+  readonly preemptions: number;
+  /** The deviations as `position:value,` pairs: the node's name in the run cache. */
+  readonly key: string;
+}
+
+/** What the search needs of a run: the shape of its decision list. */
+interface DfsLog {
+  readonly counts: Uint16Array;
+  readonly kinds: Uint8Array;
+}
+
+/** A node whose children are being visited: the next position and value to try. */
+interface DfsFrame {
+  readonly node: DfsNode;
+  readonly log: DfsLog;
+  q: number;
+  v: number;
+}
+
+/** First window of positions a deviation may take; it doubles while runs reach past it. */
+export const DFS_FIRST_WINDOW = 8;
+/** Decisions of run logs kept for revisiting (beyond it the cache starts over: re-runs). */
+const DFS_CACHE_DECISIONS = 4_000_000;
+
 /**
  * Exhaustive depth-first search over the decision tree, stateless (every schedule re-runs the
- * scenario from boot), with iterative preemption bounding (CHESS, Musuvathi & Qadeer, PLDI 2007):
- * iteration b runs every schedule with at most b preemptions, b = 0, 1, 2, … A preemption is a
- * task pick that switches away from a task that could have kept running; switching after a task
- * blocked or ended is free, and `pick` values are free.
+ * scenario from boot), by iterative deviation bounding (delay bounding, Emmi, Qadeer and
+ * Rakamarić, POPL 2011): iteration k runs every schedule with at most k deviations from the
+ * non-preemptive default — task picks other than the default (a preemption or a free switch
+ * alike) and `pick` values other than 0 — k = 0, 1, 2, … So the default schedule runs first,
+ * then every schedule that differs from it once, then twice, …, however long the runs are.
+ * (Iterative preemption bounding, CHESS's, counts only preemptions: its first iteration is every
+ * interleaving of free switches, hundreds of schedules before the first preemption is tried.)
  *
- * The search is complete when an iteration ends without the bound having cut any branch: then
- * every schedule of the scenario has been run. `distinct` counts each schedule once (iteration b
- * re-runs the schedules of iteration b−1 on its way and counts only those with exactly b).
+ * Within an iteration, deviations are tried at the earliest decisions first: positions are
+ * limited to a window that doubles from DFS_FIRST_WINDOW while some run reaches past it, so a
+ * long run's tail (a retry loop, the shutdown) does not hold back its beginning. Runs are
+ * remembered (decision counts and kinds) so a schedule is revisited without running it again,
+ * and each schedule is run once: `distinct` equals `runs` unless the cache had to start over.
+ *
+ * `dfs:<b>` runs only schedules of at most b preemptions. The search is **complete** when an
+ * iteration ends with nothing cut: every schedule of the scenario has run. With a preemption
+ * bound it ends **exhausted** once only the bound cuts: every schedule of at most b preemptions
+ * has run.
  */
 export class DfsStrategy implements Strategy {
   readonly name: string;
   readonly current: string;
-  /** The preemption bound of the current iteration. */
+  /** The deviation bound of the current iteration. */
   bound = 0;
+  /** Deviations may be placed at decisions below this index (in this pass of the iteration). */
+  window = DFS_FIRST_WINDOW;
   /** Schedules run, and distinct schedules among them. */
   runs = 0;
   distinct = 0;
-  private prefix: number[] = [];
-  /** The bound cut a branch in this iteration (a larger bound has more to see). */
-  private cut = false;
+  /** The window of the previous pass (its schedules already ran), 0 in a first pass. */
+  private previousWindow = 0;
+  private stack: DfsFrame[] = [];
+  private pending: DfsNode = ROOT;
+  /** What this pass left out: deviations past the bound, past the window, preemptions past b. */
+  private cutDeviations = false;
+  private cutWindow = false;
+  private cutPreemptions = false;
+  private readonly logs = new Map<string, DfsLog>();
+  private cached = 0;
   private done = false;
   private finished = false;
 
-  constructor(readonly maxBound = Number.POSITIVE_INFINITY) {
-    if (!(maxBound >= 0)) throw new RangeError(`DFS preemption bound ${maxBound}`);
-    this.name = Number.isFinite(maxBound) ? `dfs:${maxBound}` : 'dfs';
+  constructor(readonly maxPreemptions = Number.POSITIVE_INFINITY) {
+    if (!(maxPreemptions >= 0)) throw new RangeError(`DFS preemption bound ${maxPreemptions}`);
+    this.name = Number.isFinite(maxPreemptions) ? `dfs:${maxPreemptions}` : 'dfs';
     this.current = this.name;
   }
 
@@ -62,47 +113,141 @@ export class DfsStrategy implements Strategy {
   }
 
   next(): PrefixChooser | null {
-    return this.done ? null : new PrefixChooser(this.prefix);
+    return this.done ? null : new PrefixChooser(this.pending.prefix);
   }
 
   observe(run: RecordedRun): void {
-    const { decisions: d, counts: c, kinds: k } = run.log;
+    const node = this.pending;
     this.runs++;
-    if (this.bound === 0 || run.preemptions === this.bound) this.distinct++;
-    const before: number[] = new Array<number>(d.length);
-    let pre = 0;
-    for (let i = 0; i < d.length; i++) {
-      before[i] = pre;
-      if (k[i] === DecisionKind.Preemptible && d[i] !== 0) pre++;
+    if (node.deviations === this.bound) this.distinct++;
+    const log: DfsLog = { counts: Uint16Array.from(run.log.counts), kinds: Uint8Array.from(run.log.kinds) };
+    if (this.cached + log.counts.length > DFS_CACHE_DECISIONS) {
+      this.logs.clear();
+      this.cached = 0;
     }
-    for (let i = d.length - 1; i >= 0; i--) {
-      if (d[i]! + 1 >= c[i]!) continue;
-      if (before[i]! + (k[i] === DecisionKind.Preemptible ? 1 : 0) > this.bound) {
-        this.cut = true;
+    this.logs.set(node.key, log);
+    this.cached += log.counts.length;
+    this.visit(node, log);
+  }
+
+  /** Visits `node` (its run known), then walks on to the next schedule that must run. */
+  private visit(node: DfsNode | null, log: DfsLog): void {
+    for (;;) {
+      if (node) {
+        if (node.deviations === this.bound) this.leaf(node, log);
+        else this.stack.push({ node, log, q: node.last + 1, v: 1 });
+        node = null;
+      }
+      const top = this.stack[this.stack.length - 1];
+      if (!top) {
+        if (!this.endPass()) return;
+        // The root ran first; it runs again only if the cache had to start over.
+        const root = this.logs.get(ROOT.key);
+        if (!root) return;
+        node = ROOT;
+        log = root;
         continue;
       }
-      this.prefix = d.slice(0, i);
-      this.prefix.push(d[i]! + 1);
-      return;
+      const c = this.child(top);
+      if (!c) {
+        this.stack.pop();
+        continue;
+      }
+      if (c.deviations === this.bound) {
+        // A schedule of a narrower window of this iteration already ran.
+        if (c.last < this.previousWindow) continue;
+        this.pending = c;
+        return;
+      }
+      const known = this.logs.get(c.key);
+      if (!known) {
+        this.pending = c;
+        return;
+      }
+      node = c;
+      log = known;
     }
-    // The iteration is over.
-    if (!this.cut) {
-      this.done = this.finished = true;
-    } else if (this.bound >= this.maxBound) {
-      this.done = true;
-    } else {
+  }
+
+  /** The next child of a frame within the bounds, or null; notes what the bounds cut. */
+  private child(f: DfsFrame): DfsNode | null {
+    const { counts, kinds } = f.log;
+    while (f.q < counts.length) {
+      const q = f.q;
+      if (f.v >= counts[q]!) {
+        f.q++;
+        f.v = 1;
+        continue;
+      }
+      const preemptions = f.node.preemptions + (kinds[q] === DecisionKind.Preemptible ? 1 : 0);
+      if (preemptions > this.maxPreemptions) {
+        this.cutPreemptions = true;
+        f.q++;
+        f.v = 1;
+        continue;
+      }
+      if (q >= this.window) {
+        this.cutWindow = true;
+        f.q = counts.length;
+        return null;
+      }
+      const v = f.v++;
+      const prefix = f.node.prefix.slice();
+      while (prefix.length < q) prefix.push(0);
+      prefix.push(v);
+      return {
+        prefix,
+        last: q,
+        deviations: f.node.deviations + 1,
+        preemptions,
+        key: `${f.node.key}${q}:${v},`,
+      };
+    }
+    return null;
+  }
+
+  /** A schedule at the deviation bound: whatever deviation it could still take is cut. */
+  private leaf(node: DfsNode, log: DfsLog): void {
+    const { counts, kinds } = log;
+    for (let q = node.last + 1; q < counts.length; q++) {
+      if (counts[q]! < 2) continue;
+      if (kinds[q] === DecisionKind.Preemptible && node.preemptions >= this.maxPreemptions) {
+        this.cutPreemptions = true;
+      } else {
+        this.cutDeviations = true;
+        return;
+      }
+    }
+  }
+
+  /** The pass is over: widen the window, or raise the bound, or stop (false). */
+  private endPass(): boolean {
+    if (this.cutWindow) {
+      this.previousWindow = this.window;
+      this.window *= 2;
+    } else if (this.cutDeviations) {
       this.bound++;
-      this.cut = false;
-      this.prefix = [];
+      this.previousWindow = 0;
+      this.window = DFS_FIRST_WINDOW;
+    } else {
+      this.done = true;
+      this.finished = !this.cutPreemptions;
+      return false;
     }
+    this.cutDeviations = this.cutWindow = this.cutPreemptions = false;
+    this.stack = [];
+    this.pending = ROOT;
+    return true;
   }
 
   status(): string {
     const state = this.finished
       ? 'complete'
       : this.done
-        ? `bound ${this.bound} exhausted`
-        : `bound ${this.bound}`;
+        ? `preemption bound ${this.maxPreemptions} exhausted`
+        : `deviation bound ${this.bound}, window ${this.window}`;
     return `${this.name}: ${state}, ${this.distinct} distinct of ${this.runs} schedules`;
   }
 }
+
+const ROOT: DfsNode = { prefix: [], last: -1, deviations: 0, preemptions: 0, key: '' };

@@ -269,23 +269,57 @@ describe(`explorer (seed ${SEED})`, () => {
     expect([...rnd].sort()).toEqual([...dfs].sort());
   });
 
-  it('DFS grows its preemption bound one iteration at a time', () => {
-    const bounds: number[] = [];
+  it('DFS grows its deviation bound one iteration at a time, each schedule once', () => {
+    const devs: number[] = [];
+    const pre: number[] = [];
+    const seen = new Set<string>();
     const st = makeStrategy('dfs', 0);
     explore(tiny(3), {
       strategy: st,
-      onRun: (run) => bounds.push(run.preemptions),
+      onRun: (run) => {
+        devs.push(run.decisions.filter((d) => d !== 0).length);
+        pre.push(run.preemptions);
+        seen.add(scheduleString(tiny(3), run));
+      },
     });
     expect(st.complete).toBe(true);
-    // Iteration b runs schedules of at most b preemptions, so the first ones have none.
-    expect(bounds.slice(0, 2)).toEqual([0, 0]);
-    expect(Math.max(...bounds)).toBeGreaterThan(1);
-    // dfs:1 stops after bound 1, exhausted but not complete.
-    const one = makeStrategy('dfs:1', 0);
-    const r = explore(tiny(3), { strategy: one });
-    expect(r.exhausted).toBe(true);
-    expect(r.complete).toBe(false);
-    expect(one.status()).toMatch(/bound 1 exhausted/);
+    // Iteration k runs the schedules of exactly k deviations: the default first, then one, …
+    expect(devs[0]).toBe(0);
+    expect(devs).toEqual([...devs].sort((a, b) => a - b));
+    expect(Math.max(...pre)).toBeGreaterThan(1);
+    // Runs are remembered: no schedule runs twice. Two threads of 4 steps: C(8, 4) schedules.
+    expect(seen.size).toBe(devs.length);
+    expect(st.status()).toBe(`dfs: complete, 70 distinct of 70 schedules`);
+  });
+
+  it('DFS is complete past its first window: every interleaving of long runs, once', () => {
+    const s = tiny(5);
+    const seen = new Set<string>();
+    const r = explore(s, {
+      strategy: 'dfs',
+      schedules: 10_000,
+      onRun: (run) => seen.add(scheduleString(s, run)),
+    });
+    expect(r.exhausted && r.complete).toBe(true);
+    // Two threads of 6 steps (11 decisions a run, past the first window of 8): C(12, 6).
+    expect(seen.size).toBe(924);
+    expect(r.stats.schedules).toBe(924);
+  });
+
+  it('dfs:b runs exactly the schedules of at most b preemptions, then stops incomplete', () => {
+    const s = tiny(3);
+    const all = new Map<string, number>();
+    explore(s, { strategy: 'dfs', onRun: (run) => all.set(scheduleString(s, run), run.preemptions) });
+    for (const b of [0, 1, 2]) {
+      const got = new Set<string>();
+      const st = makeStrategy(`dfs:${b}`, 0);
+      const r = explore(s, { strategy: st, onRun: (run) => got.add(scheduleString(s, run)) });
+      const want = [...all].filter(([, p]) => p <= b).map(([k]) => k);
+      expect([...got].sort(), `dfs:${b}`).toEqual(want.sort());
+      expect(r.exhausted).toBe(true);
+      expect(r.complete).toBe(false);
+      expect(st.status()).toMatch(new RegExp(`preemption bound ${b} exhausted`));
+    }
   });
 
   it('same seed, same schedules; another seed, others', () => {

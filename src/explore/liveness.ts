@@ -58,7 +58,7 @@ export class Liveness {
     st.what = what;
     st.count++;
     const quiet =
-      !s.hasTimers() && s.runnable().every((r) => r === t || (this.streaks.get(r)?.count ?? 0) > 0);
+      !s.hasTimers() && s.runnableNow().every((r) => r === t || (this.streaks.get(r)?.count ?? 0) > 0);
     st.quiet = quiet ? st.quiet + 1 : 0;
     if (st.quiet < this.threshold) return;
     this.streaks.delete(t);

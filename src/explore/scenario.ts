@@ -231,12 +231,10 @@ class Context implements RunContext {
 export function runOnce(scenario: Scenario, chooser: RunChooser, opts: RunOptions = {}): RunResult {
   const maxSteps = opts.maxSteps ?? scenario.maxSteps ?? DEFAULT_MAX_STEPS;
   const rec = new Recorder(chooser, opts.anchors ?? false);
-  const m = Machine.boot({
-    ...scenario.config,
-    chooser: new FirstChooser(),
-    ...(opts.lockdep ? { lockdep: opts.lockdep } : {}),
-    ...(opts.runLabel ? { runLabel: opts.runLabel } : {}),
-  });
+  const cfg: MachineConfig = { ...scenario.config, chooser: new FirstChooser() };
+  if (opts.lockdep) cfg.lockdep = opts.lockdep;
+  if (opts.runLabel) cfg.runLabel = opts.runLabel;
+  const m = Machine.boot(cfg);
   const s = m.sched;
   // Boot-time workers take their first step (to sleep on their queues) in id order: part of
   // booting, not a choice of the run.
@@ -291,7 +289,7 @@ export function runOnce(scenario: Scenario, chooser: RunChooser, opts: RunOption
   rec.limit = maxSteps;
   try {
     scenario.run(m, ctx);
-    if (!s.runIdle(Math.max(1, maxSteps - s.step)) && (s.runnable().length > 0 || s.hasTimers())) {
+    if (!s.runIdle(Math.max(1, maxSteps - s.step)) && (s.hasRunnable() || s.hasTimers())) {
       fail('step-bound', `the run did not finish within ${maxSteps} steps`, stuck());
     }
   } catch (e) {

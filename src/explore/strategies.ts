@@ -6,14 +6,22 @@ import { RandomStrategy } from './random.js';
 import type { Strategy } from './strategy.js';
 
 /** The strategies by name, as the CLI's `--strategy` accepts them. */
-export const STRATEGY_NAMES = ['random', 'pct', 'pct:<depth>', 'pos', 'dfs', 'dfs:<max bound>', 'portfolio'];
+export const STRATEGY_NAMES = [
+  'random',
+  'pct',
+  'pct:<depth>',
+  'pos',
+  'dfs',
+  'dfs:<max preemptions>',
+  'portfolio',
+];
 
 /** The portfolio's members, in rotation order. */
 export const PORTFOLIO = ['random', 'pct:2', 'pct:3', 'pos', 'dfs'];
 
 /**
- * A strategy from its name: `random`, `pct` (depth 3) or `pct:<d>`, `pos`, `dfs` (unbounded
- * iterative preemption bounding) or `dfs:<max bound>`, `portfolio`.
+ * A strategy from its name: `random`, `pct` (depth 3) or `pct:<d>`, `pos`, `dfs` (exhaustive,
+ * iterative deviation bounding) or `dfs:<max preemptions>`, `portfolio`.
  */
 export function makeStrategy(spec: string, seed: number): Strategy {
   const [name, arg, ...rest] = spec.split(':');

@@ -28,9 +28,31 @@ const CHUNK_MASK = CHUNK_PAGES - 1;
 export const POISON_BYTE = 0x6b;
 const POISON_WORD = 0x6b6b6b6b;
 
-/** Zeroed full-size chunks given back by disposed machines (module-wide, deterministic content). */
-const chunkPool: ArrayBuffer[] = [];
+/** A chunk's storage with its views and metadata, pooled together so reuse allocates nothing. */
+interface PooledChunk {
+  buf: ArrayBuffer;
+  bytes: Uint8Array;
+  words: Int32Array;
+  qwords: Float64Array;
+  meta: Int32Array;
+}
+/**
+ * Zeroed chunks (frames and metadata) given back by disposed machines, by frame count: the
+ * explorer boots a small machine per schedule, and a fresh zeroed ArrayBuffer per boot costs more
+ * than the rest of the boot. Module-wide; the content is all zeros, so reuse is deterministic.
+ */
+const chunkPool = new Map<number, PooledChunk[]>();
+/** Chunks kept per size, and bytes kept in all. */
 const CHUNK_POOL_MAX = 16;
+const CHUNK_POOL_BYTES = 128 * 1024 * 1024;
+let pooledBytes = 0;
+
+/** Chunks waiting in the pool (tests). */
+export function pooledChunks(): number {
+  let n = 0;
+  for (const l of chunkPool.values()) n += l.length;
+  return n;
+}
 /** Eight poison bytes read as one double (finite and non-zero, so === compares the bits). */
 const POISON_QWORD = new Float64Array(new Int32Array([POISON_WORD, POISON_WORD]).buffer)[0]!;
 const WORDS_PER_PAGE = PAGE_SIZE >>> 2;
@@ -414,31 +436,52 @@ export class PhysicalMemory {
     const have = this.buffers[ci];
     if (have !== undefined) return have;
     const pages = Math.min(CHUNK_PAGES, this.totalPages - ci * CHUNK_PAGES);
-    // A full-size chunk a disposed machine gave back is as good as new: it was zeroed there.
-    const buf = (pages === CHUNK_PAGES ? chunkPool.pop() : undefined) ?? new ArrayBuffer(pages * PAGE_SIZE);
+    // A chunk a disposed machine gave back is as good as new: it was zeroed there.
+    const pooled = chunkPool.get(pages)?.pop();
+    let buf: ArrayBuffer;
+    if (pooled !== undefined) {
+      buf = pooled.buf;
+      pooledBytes -= buf.byteLength;
+      this.bytes[ci] = pooled.bytes;
+      this.words[ci] = pooled.words;
+      this.qwords[ci] = pooled.qwords;
+      this.meta[ci] = pooled.meta;
+    } else {
+      buf = new ArrayBuffer(pages * PAGE_SIZE);
+      this.bytes[ci] = new Uint8Array(buf);
+      this.words[ci] = new Int32Array(buf);
+      this.qwords[ci] = new Float64Array(buf);
+      this.meta[ci] = new Int32Array(pages * META_STRIDE);
+    }
     this.buffers[ci] = buf;
-    this.bytes[ci] = new Uint8Array(buf);
-    this.words[ci] = new Int32Array(buf);
-    this.qwords[ci] = new Float64Array(buf);
-    this.meta[ci] = new Int32Array(pages * META_STRIDE);
     this.chunks++;
     return buf;
   }
 
   /**
-   * The machine is gone for good (the explorer discards one per schedule): its full-size chunks
-   * are zeroed where frames were ever handed out and kept for the next machine, which saves
-   * allocating and collecting megabytes per run. The memory must not be used afterwards.
+   * The machine is gone for good (the explorer discards one per schedule): its chunks are zeroed
+   * where frames were ever handed out (bytes and metadata) and kept for the next machine, which
+   * saves allocating and collecting them per run. The memory must not be used afterwards.
    */
   dispose(): void {
+    if (this.disposed) return;
     for (let ci = 0; ci < this.buffers.length; ci++) {
       const buf = this.buffers[ci];
       if (buf === undefined) continue;
       const pages = buf.byteLength / PAGE_SIZE;
       const used = Math.min(pages, Math.max(0, this.nextUnused - ci * CHUNK_PAGES));
-      if (pages === CHUNK_PAGES && chunkPool.length < CHUNK_POOL_MAX) {
-        this.bytes[ci]!.fill(0, 0, used * PAGE_SIZE);
-        chunkPool.push(buf);
+      let list = chunkPool.get(pages);
+      if (list === undefined) {
+        list = [];
+        chunkPool.set(pages, list);
+      }
+      if (list.length < CHUNK_POOL_MAX && pooledBytes + buf.byteLength <= CHUNK_POOL_BYTES) {
+        const bytes = this.bytes[ci]!;
+        const meta = this.meta[ci]!;
+        bytes.fill(0, 0, used * PAGE_SIZE);
+        meta.fill(0, 0, used * META_STRIDE);
+        list.push({ buf, bytes, words: this.words[ci]!, qwords: this.qwords[ci]!, meta });
+        pooledBytes += buf.byteLength;
       }
       this.buffers[ci] = undefined;
       this.bytes[ci] = undefined;

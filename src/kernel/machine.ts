@@ -230,7 +230,8 @@ export class Machine {
   syscall<T>(p: Process, name: string, gen: KGen<T>): T {
     const s = this.sched;
     const before = s.findings.length;
-    const t = s.spawn(p.comm, 'user', wrap(s, name, gen));
+    // The syscall span is only worth an extra generator level when someone records it.
+    const t = s.spawn(p.comm, 'user', s.tracing ? wrap(s, name, gen) : gen);
     t.context = p;
     const ok = s.runUntil(() => t.done);
     if (!ok) {
@@ -241,8 +242,10 @@ export class Machine {
     }
     if (t.error instanceof KernelOops) throw new KernelBugError(t.error.finding);
     if (t.error) throw t.error instanceof Error ? t.error : new Error('task failed without an Error');
-    const fatal = s.findings.slice(before).find((x) => x.fatal);
-    if (fatal) throw fatal.kind === 'deadlock' ? new DeadlockError(fatal) : new KernelBugError(fatal);
+    if (s.findings.length > before) {
+      const fatal = s.findings.slice(before).find((x) => x.fatal);
+      if (fatal) throw fatal.kind === 'deadlock' ? new DeadlockError(fatal) : new KernelBugError(fatal);
+    }
     return t.result as T;
   }
 

@@ -15,48 +15,53 @@ import * as sys from './syscalls.js';
 export class UserApi {
   constructor(readonly proc: Process) {}
 
-  /** A killed thread dies on its next entry into the kernel. */
+  /**
+   * A killed thread dies on its next entry into the kernel. The system calls below are plain
+   * functions returning the kernel's generator (one generator level less on every step of every
+   * call), so this check runs when the call is made, which for `yield* api.call(...)` is the
+   * same step as the call's first one.
+   */
   private enter(): void {
     const t = this.proc.machine.sched.current;
     if (t && t.kind === 'user' && t.fatalSignalPending) throw new TaskKilled(t.name);
   }
-  *mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): KGen<number> {
+  mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): KGen<number> {
     this.enter();
-    return yield* sys.sys_mmap(this.proc, addr, length, prot, flags, fd, offset);
+    return sys.sys_mmap(this.proc, addr, length, prot, flags, fd, offset);
   }
-  *munmap(addr: number, length: number): KGen<number> {
+  munmap(addr: number, length: number): KGen<number> {
     this.enter();
-    return yield* sys.sys_munmap(this.proc, addr, length);
+    return sys.sys_munmap(this.proc, addr, length);
   }
-  *mprotect(addr: number, length: number, prot: number): KGen<number> {
+  mprotect(addr: number, length: number, prot: number): KGen<number> {
     this.enter();
-    return yield* sys.sys_mprotect_(this.proc, addr, length, prot);
+    return sys.sys_mprotect_(this.proc, addr, length, prot);
   }
-  *madvise(addr: number, length: number, advice: number): KGen<number> {
+  madvise(addr: number, length: number, advice: number): KGen<number> {
     this.enter();
-    return yield* sys.sys_madvise_(this.proc, addr, length, advice);
+    return sys.sys_madvise_(this.proc, addr, length, advice);
   }
-  *mremap(oldAddr: number, oldSize: number, newSize: number, flags: number, newAddr = 0): KGen<number> {
+  mremap(oldAddr: number, oldSize: number, newSize: number, flags: number, newAddr = 0): KGen<number> {
     this.enter();
-    return yield* sys.sys_mremap_(this.proc, oldAddr, oldSize, newSize, flags, newAddr);
+    return sys.sys_mremap_(this.proc, oldAddr, oldSize, newSize, flags, newAddr);
   }
-  *ioctl(fd: number, request: number, arg: number | Uint8Array): KGen<number> {
+  ioctl(fd: number, request: number, arg: number | Uint8Array): KGen<number> {
     this.enter();
-    return yield* sys.sys_ioctl(this.proc, fd, request, arg);
+    return sys.sys_ioctl(this.proc, fd, request, arg);
   }
-  *open(path: string, flags = 2): KGen<number> {
+  open(path: string, flags = 2): KGen<number> {
     this.enter();
-    return yield* sys.sys_open(this.proc, path, flags);
+    return sys.sys_open(this.proc, path, flags);
   }
-  *close(fd: number): KGen<number> {
+  close(fd: number): KGen<number> {
     this.enter();
-    return yield* sys.sys_close(this.proc, fd);
+    return sys.sys_close(this.proc, fd);
   }
   /** A CPU load; null result means the access faulted (signal in `fault`). */
   *read(addr: number, length: number): KGen<Uint8Array | SegfaultError> {
     this.enter();
     // A user-mode access is an instruction other CPUs interleave with.
-    yield { op: 'load', resource: `0x${addr.toString(16)}+${length}` };
+    yield new AccessPoint('load', addr, length);
     const out = new Uint8Array(length);
     const f = yield* sys.cpu_access(this.proc, addr, length, false, (frame, done) => out.set(frame, done));
     return f ? new SegfaultError(f.signal, f.addr, false) : out;
@@ -64,11 +69,23 @@ export class UserApi {
   /** A CPU store; returns the signal error instead of throwing. */
   *write(addr: number, bytes: Uint8Array): KGen<SegfaultError | null> {
     this.enter();
-    yield { op: 'store', resource: `0x${addr.toString(16)}+${bytes.length}` };
+    yield new AccessPoint('store', addr, bytes.length);
     const f = yield* sys.cpu_access(this.proc, addr, bytes.length, true, (frame, done) =>
       frame.set(bytes.subarray(done, done + frame.length)),
     );
     return f ? new SegfaultError(f.signal, f.addr, true) : null;
+  }
+}
+
+/** A user-mode load or store as a scheduling point; its address is only formatted when traced. */
+class AccessPoint implements Point {
+  constructor(
+    readonly op: 'load' | 'store',
+    private readonly addr: number,
+    private readonly length: number,
+  ) {}
+  get resource(): string {
+    return `0x${this.addr.toString(16)}+${this.length}`;
   }
 }
 
@@ -85,6 +102,8 @@ export class Process implements TaskStruct {
   exitStatus = 0;
   readonly threads: Task[] = [];
   readonly api: UserApi;
+  /** Task name of the process (`pid100`), made once: every syscall task is named after it. */
+  readonly comm: string;
 
   constructor(
     readonly machine: Machine,
@@ -96,10 +115,7 @@ export class Process implements TaskStruct {
     this.ruid = this.uid = this.suid = uid;
     this.mm = mm;
     this.api = new UserApi(this);
-  }
-
-  get comm(): string {
-    return `pid${this.pid}`;
+    this.comm = `pid${pid}`;
   }
 
   /** capable(): uid 0 has every capability (CAP_SYS_ADMIN included). */

@@ -87,8 +87,12 @@ export function fill(p: Process, fd: number, dst: number, pages: number, color =
   user.gem_close(p, fd, batch);
 }
 
-/** An ioctl in a thread, retried on -EAGAIN/-EINTR through the explorer's liveness hooks. */
-export function* ioctlRetry(
+/**
+ * An ioctl in a thread, retried on -EAGAIN/-EINTR through the explorer's liveness hooks. Plain
+ * functions returning generators, not generators delegating: every step of the ioctl runs through
+ * one generator level less.
+ */
+export function ioctlRetry(
   ctx: RunContext,
   api: UserApi,
   fd: number,
@@ -97,11 +101,28 @@ export function* ioctlRetry(
   what: string,
   results?: number[],
 ): KGen<number> {
-  return yield* retrying(ctx, what, function* () {
-    const r = yield* api.ioctl(fd, request, arg);
-    results?.push(r);
-    return r;
-  });
+  return retrying(
+    ctx,
+    what,
+    results ? () => ioctlRecorded(api, fd, request, arg, results) : () => api.ioctl(fd, request, arg),
+  );
+}
+
+/**
+ * One attempt of `ioctlRetry` that records its result. A module-level generator, not a closure:
+ * V8 gives every fresh generator closure it runs a map of its own that keeps the closure (and so
+ * the whole machine) alive until the next full GC — see `test/perf-hygiene.test.ts`.
+ */
+function* ioctlRecorded(
+  api: UserApi,
+  fd: number,
+  request: number,
+  arg: Uint8Array,
+  results: number[],
+): KGen<number> {
+  const r = yield* api.ioctl(fd, request, arg);
+  results.push(r);
+  return r;
 }
 
 export function* gemClose(api: UserApi, fd: number, handle: number): KGen<number> {

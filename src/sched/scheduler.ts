@@ -47,6 +47,13 @@ export interface AcquireOptions {
 export class Scheduler {
   /** Live tasks in id order. */
   private readonly live: Task[] = [];
+  /**
+   * The runnable tasks in id order, or null when a task changed state since it was computed. A
+   * new array each time (never mutated), so a chooser may keep the one it was given.
+   */
+  private runnableCache: Task[] | null = null;
+  /** Blocked tasks with a timeout: while 0, no timer can fire and the per-step check is free. */
+  private timed = 0;
   private nextId = 1;
   private last: Task | null = null;
   private flowSeq = 0;
@@ -78,7 +85,8 @@ export class Scheduler {
   spawn(name: string, kind: TaskKind, gen: Generator<Point, unknown, void>): Task {
     const t = new Task(this.nextId++, name, kind, gen);
     this.live.push(t);
-    this.emit(t, 'i', 'spawn', name);
+    this.runnableCache = null;
+    if (this.sinks.length > 0) this.emit(t, 'i', 'spawn', name);
     return t;
   }
 
@@ -86,8 +94,25 @@ export class Scheduler {
     return this.live;
   }
 
+  /** The runnable tasks in id order (a copy the caller may keep or change). */
   runnable(): Task[] {
-    return this.live.filter((t) => t.state === 'runnable');
+    return this.runnableNow().slice();
+  }
+
+  /** The runnable tasks in id order, shared until the next state change: do not modify. */
+  runnableNow(): readonly Task[] {
+    let r = this.runnableCache;
+    if (r === null) {
+      r = [];
+      for (const t of this.live) if (t.state === 'runnable') r.push(t);
+      this.runnableCache = r;
+    }
+    return r;
+  }
+
+  /** Some task is runnable. */
+  hasRunnable(): boolean {
+    return this.runnableNow().length > 0;
   }
 
   /** The running task; throws outside a step (a programming error of the simulator). */
@@ -102,13 +127,18 @@ export class Scheduler {
    * advances the clock to the next timer. Returns false when no task can run at all.
    */
   stepOnce(): boolean {
-    this.fireTimers(false);
-    let runnable = this.runnable();
+    if (this.timed > 0) this.fireTimers(false);
+    let runnable = this.runnableNow();
     if (runnable.length === 0) {
-      if (!this.fireTimers(true)) return false;
-      runnable = this.runnable();
+      if (this.timed === 0 || !this.fireTimers(true)) return false;
+      runnable = this.runnableNow();
     }
-    const idx = this.chooser.choose(runnable, this.last?.state === 'runnable' ? this.last : null, this.step);
+    const last = this.last;
+    const idx = this.chooser.choose(
+      runnable,
+      last !== null && last.state === 'runnable' ? last : null,
+      this.step,
+    );
     const t = runnable[idx];
     if (!t) throw new Error(`chooser returned ${idx} of ${runnable.length}`);
     this.current = t;
@@ -141,12 +171,14 @@ export class Scheduler {
 
   private finish(t: Task, result: unknown, error: unknown): void {
     t.state = 'done';
+    this.runnableCache = null;
     t.result = result;
     t.error = error;
     const i = this.live.indexOf(t);
     if (i >= 0) this.live.splice(i, 1);
     if (this.last === t) this.last = null;
-    this.emit(t, 'i', 'exit', t.name, error instanceof Error ? error.message : undefined);
+    if (this.sinks.length > 0)
+      this.emit(t, 'i', 'exit', t.name, error instanceof Error ? error.message : undefined);
   }
 
   /**
@@ -182,21 +214,32 @@ export class Scheduler {
   block(w: Waitable, opts: BlockOptions = {}): Point {
     const t = this.cur();
     if (!opts.spin) this.might_sleep();
+    if (t.wakeAt !== null) this.timed--; // blocked again before its previous sleep ended
     t.state = 'blocked';
+    this.runnableCache = null;
     t.waitingOn = w;
     t.timedOut = false;
     t.interruptible = opts.interruptible ?? false;
-    t.wakeAt = opts.timeoutNs === undefined ? null : this.now + Math.max(0, opts.timeoutNs);
+    if (opts.timeoutNs === undefined) {
+      t.wakeAt = null;
+    } else {
+      t.wakeAt = this.now + Math.max(0, opts.timeoutNs);
+      this.timed++;
+    }
     this.detectCycle(t);
-    return { op: 'block', resource: w.describe() };
+    return new BlockPoint(w);
   }
 
   /** Makes a blocked task runnable again. Returns false if it was not blocked. */
   wake(t: Task): boolean {
     if (t.state !== 'blocked') return false;
     t.state = 'runnable';
+    this.runnableCache = null;
     t.waitingOn = null;
-    t.wakeAt = null;
+    if (t.wakeAt !== null) {
+      t.wakeAt = null;
+      this.timed--;
+    }
     if (this.sinks.length > 0) {
       const flow = ++this.flowSeq;
       t.wakeFlow = flow;
@@ -219,6 +262,7 @@ export class Scheduler {
   }
 
   private fireTimers(force: boolean): boolean {
+    if (this.timed === 0) return false;
     let next: Task | null = null;
     for (const t of this.live) {
       if (t.state !== 'blocked' || t.wakeAt === null) continue;
@@ -240,7 +284,7 @@ export class Scheduler {
 
   /** Pending timers exist (a sleeping task will wake by itself). */
   hasTimers(): boolean {
-    return this.live.some((t) => t.state === 'blocked' && t.wakeAt !== null);
+    return this.timed > 0;
   }
 
   // ---- findings -----------------------------------------------------------------------------
@@ -308,6 +352,8 @@ export class Scheduler {
           );
           continue;
         }
+        // Known edges (nearly all of them after the first runs) cost two lookups, no origin.
+        if (this.lockdep.hasEdge(h.cls, key)) continue;
         const r = this.lockdep.addEdge(h.cls, key, {
           task: t.name,
           step: this.step,
@@ -358,6 +404,8 @@ export class Scheduler {
 
   /** Follows wait-for edges from a task that just blocked; a path back to it is a deadlock. */
   private detectCycle(start: Task): void {
+    // Most sleeps wait for nobody in particular (an idle worker, the GPU): nothing to follow.
+    if (start.waitingOn!.owners().length === 0) return;
     const path: Task[] = [];
     const seen = new Set<Task>();
     const dfs = (t: Task): boolean => {
@@ -433,6 +481,15 @@ export class Scheduler {
   }
   traceEnd(op: string, resource?: string, detail?: string): void {
     if (this.current && this.sinks.length > 0) this.emit(this.current, 'E', op, resource, detail);
+  }
+}
+
+/** The point a task yields when it blocks; what it waits for is only described when traced. */
+class BlockPoint implements Point {
+  readonly op = 'block';
+  constructor(private readonly w: Waitable) {}
+  get resource(): string {
+    return this.w.describe();
   }
 }
 

@@ -15,11 +15,15 @@ export class WorkStruct {
   runningGen = 0;
   doneGen = 0;
   wq: Workqueue | null = null;
+  /** Lockdep's name for the item (made once: the worker takes and drops it on every run). */
+  readonly lockName: string;
 
   constructor(
     readonly name: string,
     readonly func: (work: WorkStruct) => KGen,
-  ) {}
+  ) {
+    this.lockName = `(work)${name}`;
+  }
 }
 
 /** INIT_WORK(). */
@@ -86,11 +90,11 @@ export class Workqueue {
       this.running.add(w);
       // Lockdep sees the work item as a lock held while it runs, so flushing it under a lock
       // that it takes is an inversion.
-      s.lock_acquire(w, `(work)${w.name}`, `(work)${w.name}`);
+      s.lock_acquire(w, w.lockName, w.lockName);
       yield { op: 'work', resource: w.name };
       // An oops in the item kills this worker with the item still "running", as on Linux.
       yield* w.func(w);
-      s.lock_release(w, `(work)${w.name}`);
+      s.lock_release(w, w.lockName);
       w.running = null;
       w.doneGen = w.runningGen;
       this.running.delete(w);
@@ -136,8 +140,8 @@ export function queue_work(wq: Workqueue, w: WorkStruct): boolean {
 function lockdep_wait_for_work(wq: Workqueue, w: WorkStruct): void {
   const s = wq.sched;
   s.might_sleep();
-  s.lock_acquire(w, `(work)${w.name}`, `(work)${w.name}`);
-  s.lock_release(w, `(work)${w.name}`);
+  s.lock_acquire(w, w.lockName, w.lockName);
+  s.lock_release(w, w.lockName);
 }
 
 /** flush_work(): waits for the last queued instance to finish. True if it had to wait. */
