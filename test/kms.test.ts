@@ -77,6 +77,13 @@ function getResources(p: Process, fd: number): Resources {
   return out;
 }
 
+/** DRM_IOCTL_I915_GEM_MMAP_GTT: the struct with the fake offset to mmap. */
+function mmapGtt(p: Process, fd: number, handle: number): Uint8Array {
+  const b = uapi.drm_i915_gem_mmap_gtt.encode({ handle });
+  p.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_MMAP_GTT, b);
+  return b;
+}
+
 /** drmModeGetConnector(): probe with count_modes 0, then fetch modes and encoders. */
 function getConnector(
   p: Process,
@@ -427,6 +434,29 @@ describe(`framebuffers and scanout (seed ${SEED})`, () => {
     expect(getCrtc(master, mfd, d.crtc)).toMatchObject({ fb_id: 0, mode_valid: 0 });
     expect(available(master, mfd)).toBe(before);
     expect(getResources(master, mfd).fbs).toEqual([]);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('a file whose last reference is a GTT mapping is released after munmap, not under mmap_sem', () => {
+    // The client's fb list is locked at release, and GETRESOURCES copies to user memory under the
+    // mode config lock, faulting (mode lock → mmap_sem). Releasing the file inside munmap (under
+    // mmap_sem) would close a lockdep cycle Linux never has: its last fput runs as task work.
+    const { m, p: master, fd: mfd } = boot();
+    const d = discover(master, mfd);
+    const client = m.spawn();
+    const cfd = client.open('/dev/dri/card0');
+    const h = gemCreate(client, cfd, FB_BYTES);
+    const fb = addfb2(client, cfd, { handle: h });
+    expect(getResources(client, cfd).fbs).toEqual([fb]); // copies into untouched pages
+    setCrtc(master, mfd, { crtc: d.crtc, fb, connectors: [d.connector], mode: d.mode });
+    const offset = uapi.drm_i915_gem_mmap_gtt.decode(mmapGtt(client, cfd, h)).offset;
+    const gtt = client.mmap(0, PAGE, RW, uapi.MAP_SHARED, cfd, Number(offset));
+    client.write(gtt, [1]);
+    client.close(cfd); // the mapping still holds the file, so its fb stays on screen
+    expect(getCrtc(master, mfd, d.crtc)).toMatchObject({ fb_id: fb });
+    client.munmap(gtt, PAGE); // the last reference: drm_release and drm_fb_release run now
+    expect(getCrtc(master, mfd, d.crtc)).toMatchObject({ fb_id: 0, mode_valid: 0 });
+    expect(m.findings()).toEqual([]);
     expect(m.shutdown()).toEqual([]);
   });
 

@@ -2,6 +2,7 @@ import { ERRNO } from '../base/errno.js';
 import { PAGE_SIZE } from '../base/page.js';
 import { File, type FileOperations, fput, get_file } from '../mm/file.js';
 import type { VmAreaStruct } from '../mm/mm_types.js';
+import type { Scheduler } from '../sched/scheduler.js';
 import type { KGen } from '../sched/task.js';
 import { O_ACCMODE, O_NONBLOCK } from '../uapi/mman.js';
 
@@ -44,8 +45,9 @@ export class DmaBuf {
     /** Name of the exporter, for messages (dma_buf->exp_name). */
     readonly exp_name: string,
     f_flags: number,
+    sched: Scheduler,
   ) {
-    this.file = new File(dma_buf_fops, f_flags, 'anon_inode:dmabuf');
+    this.file = new File(dma_buf_fops, f_flags, 'anon_inode:dmabuf', sched);
     this.file.private_data = this;
   }
 }
@@ -96,6 +98,7 @@ export function is_dma_buf_file(file: File): boolean {
  * O_RDONLY (3.16 has no DRM_RDWR). Returns the dma-buf (one reference, the caller's) or -EINVAL.
  */
 export function dma_buf_export(
+  sched: Scheduler,
   priv: unknown,
   ops: DmaBufOps,
   size: number,
@@ -104,7 +107,7 @@ export function dma_buf_export(
 ): DmaBuf | number {
   if (priv === null || priv === undefined || !ops || typeof ops.release !== 'function') return -ERRNO.EINVAL;
   if (typeof ops.mmap !== 'function') return -ERRNO.EINVAL;
-  return new DmaBuf(priv, ops, size, exp_name, flags & (O_ACCMODE | O_NONBLOCK));
+  return new DmaBuf(priv, ops, size, exp_name, flags & (O_ACCMODE | O_NONBLOCK), sched);
 }
 
 /** get_dma_buf(): one more reference. */

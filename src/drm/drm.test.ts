@@ -758,7 +758,7 @@ describe(`DRM core (seed ${SEED})`, () => {
     expect(dev.open_count).toBe(1);
     p.close(fd);
     expect(dev.open_count).toBe(0);
-    expect(new File(dev.fops, 2, 'x').f_count).toBe(1);
+    expect(new File(dev.fops, 2, 'x', m.sched).f_count).toBe(1);
     expect(m.shutdown()).toEqual([]);
   });
 });

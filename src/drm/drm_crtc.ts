@@ -459,11 +459,6 @@ export function* drm_framebuffer_remove(fb: DrmFramebuffer): KGen {
  */
 export function* drm_fb_release(priv: DrmFile): KGen {
   const dev = priv.dev;
-  // 3.16 takes fbs_lock even for an empty list. Here the last fput of a DRM file mapped by the
-  // process can run under mmap_sem (munmap; Linux defers it to task_work), so taking it for
-  // nothing would add an mmap_sem → fbs_lock dependency Linux never has. Nobody else can reach
-  // this list any more: the file is being released.
-  if (priv.fbs.length === 0) return;
   yield* priv.fbs_lock.lock();
   for (const fb of [...priv.fbs]) {
     yield* dev.mode_config.fb_lock.lock();

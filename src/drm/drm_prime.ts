@@ -137,7 +137,7 @@ export function* drm_gem_prime_export(
   obj: DrmGemObject,
   flags: number,
 ): KGen<DmaBuf | number> {
-  return dma_buf_export(obj, drm_gem_prime_dmabuf_ops, obj.size, flags);
+  return dma_buf_export(obj.dev.sched, obj, drm_gem_prime_dmabuf_ops, obj.size, flags);
 }
 
 /**

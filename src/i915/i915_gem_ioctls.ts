@@ -295,7 +295,7 @@ const shmem_mmap_alias_fops: FileOperations = {
 /** The file vm_mmap maps for `filp`, with a reference the caller drops with fput(). */
 function shmem_file_for_mmap(filp: File): File {
   if (filp.f_op.mmap) return get_file(filp);
-  const alias = new File(shmem_mmap_alias_fops, filp.f_flags, filp.path);
+  const alias = new File(shmem_mmap_alias_fops, filp.f_flags, filp.path, filp.sched);
   alias.private_data = filp.private_data;
   aliasOf.set(alias, get_file(filp));
   return alias;

@@ -242,6 +242,8 @@ export class Machine {
     }
     if (t.error instanceof KernelOops) throw new KernelBugError(t.error.finding);
     if (t.error) throw t.error instanceof Error ? t.error : new Error('task failed without an Error');
+    // Every path back to user space runs the task's queued work (deferred file releases).
+    if (t.task_works?.length) s.report('BUG', `${name} returned to user space with task work queued`);
     if (s.findings.length > before) {
       const fatal = s.findings.slice(before).find((x) => x.fatal);
       if (fatal) throw fatal.kind === 'deadlock' ? new DeadlockError(fatal) : new KernelBugError(fatal);

@@ -1,6 +1,7 @@
 import { ERRNO } from '../base/errno.js';
 import { type KGen, type Point, type Task, TaskKilled } from '../sched/task.js';
 import { mmget, mmput } from '../mm/mm.js';
+import { exit_task_work } from '../sched/task_work.js';
 import { CAP_SYS_ADMIN, type TaskStruct } from '../mm/current.js';
 import type { File } from '../mm/file.js';
 import type { MmStruct } from '../mm/mm_types.js';
@@ -285,7 +286,10 @@ export class ThreadStruct implements TaskStruct {
   }
 }
 
-/** A user thread's life: its body, then (also when killed) exit_mm: drop its mm reference. */
+/**
+ * A user thread's life: its body, then (also when killed) exit_mm, dropping its mm reference, and
+ * exit_task_work, running the releases that left queued.
+ */
 function* userThread(
   body: Generator<Point, unknown, void>,
   ctx: ThreadStruct,
@@ -301,6 +305,8 @@ function* userThread(
   const mm = ctx.mm;
   ctx.mm = null;
   if (mm) yield* mmput(mm);
+  const t = ctx.proc.machine.sched.current;
+  if (t) yield* exit_task_work(t);
   if (killed) throw killed;
   return result;
 }

@@ -1,6 +1,7 @@
 import { ERRNO } from '../base/errno.js';
 import { PAGE_SIZE } from '../base/page.js';
 import type { KGen } from '../sched/task.js';
+import { exit_task_work, task_work_run } from '../sched/task_work.js';
 import type { TaskStruct } from '../mm/current.js';
 import { File, fput, get_file } from '../mm/file.js';
 import type { MmStruct } from '../mm/mm_types.js';
@@ -16,8 +17,16 @@ import type { Process } from './process.js';
 
 /**
  * The system calls, as generators that return a value or -errno (the kernel's convention). They
- * run in a user task whose context is the calling process (`current`).
+ * run in a user task whose context is the calling process (`current`). Those that can drop the
+ * last reference of a file end in `resume_user_mode`: the deferred releases run there.
  */
+
+/** The return to user space (tracehook_notify_resume): task work queued by the call runs. */
+function* resume_user_mode<T>(p: Process, r: T): KGen<T> {
+  const t = p.machine.sched.current;
+  if (t?.task_works?.length) yield* task_work_run(t);
+  return r;
+}
 
 /**
  * The mm of the task making the call: a thread keeps the mm it was created with until it dies,
@@ -71,19 +80,19 @@ export function* sys_mmap(
   flags &= ~(mman.MAP_EXECUTABLE | mman.MAP_DENYWRITE);
   const r = yield* vm_mmap_pgoff(mm, file, addr, len, prot, flags, off / PAGE_SIZE);
   if (file) yield* fput(file);
-  return r;
+  return yield* resume_user_mode(p, r);
 }
 
 export function* sys_munmap(p: Process, addr: number, len: number): KGen<number> {
   const mm = task_mm(p);
   if (!mm) return -ERRNO.EINVAL;
-  return yield* vm_munmap(mm, addr, len);
+  return yield* resume_user_mode(p, yield* vm_munmap(mm, addr, len));
 }
 
 export function* sys_mprotect_(p: Process, addr: number, len: number, prot: number): KGen<number> {
   const mm = task_mm(p);
   if (!mm) return -ERRNO.ENOMEM;
-  return yield* sys_mprotect(mm, addr, len, prot);
+  return yield* resume_user_mode(p, yield* sys_mprotect(mm, addr, len, prot));
 }
 
 export function* sys_madvise_(p: Process, addr: number, len: number, advice: number): KGen<number> {
@@ -102,7 +111,7 @@ export function* sys_mremap_(
 ): KGen<number> {
   const mm = task_mm(p);
   if (!mm) return -ERRNO.EFAULT;
-  return yield* sys_mremap(mm, addr, oldLen, newLen, flags, newAddr);
+  return yield* resume_user_mode(p, yield* sys_mremap(mm, addr, oldLen, newLen, flags, newAddr));
 }
 
 /**
@@ -118,18 +127,20 @@ export function* cpu_access(
 ): KGen<{ signal: 'SIGSEGV' | 'SIGBUS'; addr: number } | null> {
   const mm = task_mm(p);
   if (!mm) return { signal: 'SIGSEGV', addr };
-  return yield* user_access(mm, addr, len, write, fn);
+  // A fault can free GEM objects (retiring requests) and so drop files: the return from the
+  // exception runs the task work as a system call's return does.
+  return yield* resume_user_mode(p, yield* user_access(mm, addr, len, write, fn));
 }
 
 export function* sys_open(p: Process, path: string, flags: number): KGen<number> {
   const dev = p.machine.devices.get(path);
   if (!dev) return -ERRNO.ENOENT;
-  const file = new File(dev.fops, flags & ~mman.O_CLOEXEC, path);
+  const file = new File(dev.fops, flags & ~mman.O_CLOEXEC, path, p.machine.sched);
   const err = yield* dev.open(file);
   if (err) return err;
   const fd = fd_install(p, file);
   if (fd < 0) yield* fput(file);
-  return fd;
+  return yield* resume_user_mode(p, fd);
 }
 
 export function* sys_close(p: Process, fd: number): KGen<number> {
@@ -137,7 +148,7 @@ export function* sys_close(p: Process, fd: number): KGen<number> {
   if (!file) return -ERRNO.EBADF;
   p.files[fd] = null;
   yield* fput(file);
-  return 0;
+  return yield* resume_user_mode(p, 0);
 }
 
 export function* sys_ioctl(p: Process, fd: number, cmd: number, arg: number | Uint8Array): KGen<number> {
@@ -146,7 +157,7 @@ export function* sys_ioctl(p: Process, fd: number, cmd: number, arg: number | Ui
   if (!file.f_op.unlocked_ioctl) return -ERRNO.ENOTTY;
   const r = yield* file.f_op.unlocked_ioctl(file, cmd >>> 0, arg);
   // -ERESTARTSYS never reaches user space: without SA_RESTART it is EINTR.
-  return r === -ERRNO.ERESTARTSYS ? -ERRNO.EINTR : r;
+  return yield* resume_user_mode(p, r === -ERRNO.ERESTARTSYS ? -ERRNO.EINTR : r);
 }
 
 /** fork(): copy the mm, share every open file. Returns the child process or -errno. */
@@ -160,7 +171,7 @@ export function* do_fork(p: Process): KGen<Process | number> {
   return child;
 }
 
-/** do_exit(): exit_mm then exit_files, in Linux's order. */
+/** do_exit(): exit_mm, exit_files, then exit_task_work (the deferred releases), in Linux's order. */
 export function* do_exit(p: Process, status: number): KGen {
   if (p.exited) return;
   p.exited = true;
@@ -177,6 +188,8 @@ export function* do_exit(p: Process, status: number): KGen {
     p.files[fd] = null;
     yield* fput(f);
   }
+  const t = p.machine.sched.current;
+  if (t) yield* exit_task_work(t);
   p.machine.reap(p);
 }
 

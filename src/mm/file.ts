@@ -1,4 +1,6 @@
+import type { Scheduler } from '../sched/scheduler.js';
 import type { KGen } from '../sched/task.js';
+import { task_work_add } from '../sched/task_work.js';
 import type { VmAreaStruct } from './mm_types.js';
 
 /**
@@ -27,6 +29,8 @@ export class File {
     /** O_RDWR etc. */
     readonly f_flags: number,
     readonly path: string,
+    /** The machine whose tasks hold it (fput asks which task drops the last reference). */
+    readonly sched: Scheduler,
   ) {}
 
   get readable(): boolean {
@@ -43,8 +47,21 @@ export function get_file(f: File): File {
   return f;
 }
 
-/** fput(): drops a reference; the last one runs ->release. */
+/**
+ * fput(): drops a reference. A user task's last reference queues ->release as task work, run on
+ * its return to user space with no lock held: munmap of a device mapping never releases the
+ * file under mmap_sem, a driver never inside its own locks. Kernel threads (and exiting tasks
+ * past exit_task_work) release at once; Linux hands those to a delayed_fput worker.
+ */
 export function* fput(f: File): KGen {
   if (f.f_count <= 0) return;
-  if (--f.f_count === 0 && f.f_op.release) yield* f.f_op.release(f);
+  if (--f.f_count > 0 || !f.f_op.release) return;
+  const t = f.sched.current;
+  if (t && task_work_add(t, () => ____fput(f))) return;
+  yield* ____fput(f);
+}
+
+/** ____fput(): the release itself. */
+function ____fput(f: File): KGen {
+  return f.f_op.release!(f);
 }

@@ -56,7 +56,7 @@ const shmem_file_operations: FileOperations = {
 
 /** shmem_file_setup(): an unlinked shmem file of `size` bytes. */
 export function shmem_file_setup(k: MmKernel, name: string, size: number): File {
-  const f = new File(shmem_file_operations, 2 /* O_RDWR */, name);
+  const f = new File(shmem_file_operations, 2 /* O_RDWR */, name, k.sched);
   f.private_data = new ShmemObject(k, Math.ceil(size / PAGE_SIZE));
   return f;
 }

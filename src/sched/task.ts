@@ -71,6 +71,11 @@ export class Task {
   wakeFlow = 0;
   /** Opaque per-task data of upper layers (the process a user thread belongs to, ...). */
   context: unknown = undefined;
+  /**
+   * task_work (kernel/task_work.c): callbacks to run when the task returns to user space. Null
+   * for kernel threads, and once exit_task_work() ran: task_work_add() then fails.
+   */
+  task_works: (() => KGen)[] | null;
 
   /** `id` is the scheduler's registration number: deterministic, unique within one machine. */
   constructor(
@@ -78,7 +83,9 @@ export class Task {
     readonly name: string,
     readonly kind: TaskKind,
     readonly gen: Generator<Point, unknown, void>,
-  ) {}
+  ) {
+    this.task_works = kind === 'user' ? [] : null;
+  }
 
   get done(): boolean {
     return this.state === 'done';
