@@ -119,11 +119,8 @@ export const drm_mode_fb_cmd = defineStruct('drm_mode_fb_cmd', 28, [
 ]);
 export type drm_mode_fb_cmd = Decoded<typeof drm_mode_fb_cmd>;
 
-/**
- * DRM_IOCTL_MODE_ADDFB2 as current headers declare it: a fourcc format and up to four planes,
- * with per-plane format modifiers (4.1, honoured only with DRM_MODE_FB_MODIFIERS). `fb_id` is out.
- */
-export const drm_mode_fb_cmd2 = defineStruct('drm_mode_fb_cmd2', 104, [
+/** The fields of drm_mode_fb_cmd2 up to the planes' offsets: all 3.16 has. */
+const FB_CMD2_V1 = [
   { name: 'fb_id', offset: 0, type: 'u32' },
   { name: 'width', offset: 4, type: 'u32' },
   { name: 'height', offset: 8, type: 'u32' },
@@ -132,22 +129,21 @@ export const drm_mode_fb_cmd2 = defineStruct('drm_mode_fb_cmd2', 104, [
   { name: 'handles', offset: 20, type: 'u32', count: 4 },
   { name: 'pitches', offset: 36, type: 'u32', count: 4 },
   { name: 'offsets', offset: 52, type: 'u32', count: 4 },
+] as const;
+
+/**
+ * DRM_IOCTL_MODE_ADDFB2 as current headers declare it: a fourcc format and up to four planes,
+ * with per-plane format modifiers (4.1, honoured only with DRM_MODE_FB_MODIFIERS). `fb_id` is out.
+ */
+export const drm_mode_fb_cmd2 = defineStruct('drm_mode_fb_cmd2', 104, [
+  ...FB_CMD2_V1,
   // 4 bytes of implicit padding
   { name: 'modifier', offset: 72, type: 'u64', count: 4 },
 ]);
 export type drm_mode_fb_cmd2 = Decoded<typeof drm_mode_fb_cmd2>;
 
 /** drm_mode_fb_cmd2 as 3.16 declares it: no modifiers, 68 bytes. */
-export const drm_mode_fb_cmd2_v1 = defineStruct('drm_mode_fb_cmd2', 68, [
-  { name: 'fb_id', offset: 0, type: 'u32' },
-  { name: 'width', offset: 4, type: 'u32' },
-  { name: 'height', offset: 8, type: 'u32' },
-  { name: 'pixel_format', offset: 12, type: 'u32' },
-  { name: 'flags', offset: 16, type: 'u32' },
-  { name: 'handles', offset: 20, type: 'u32', count: 4 },
-  { name: 'pitches', offset: 36, type: 'u32', count: 4 },
-  { name: 'offsets', offset: 52, type: 'u32', count: 4 },
-]);
+export const drm_mode_fb_cmd2_v1 = defineStruct('drm_mode_fb_cmd2', 68, FB_CMD2_V1);
 export type drm_mode_fb_cmd2_v1 = Decoded<typeof drm_mode_fb_cmd2_v1>;
 
 /** DRM_IOCTL_MODE_PAGE_FLIP (the request and struct only: the model does not flip). */

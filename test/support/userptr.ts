@@ -115,22 +115,7 @@ export function submit(p: Process, fd: number, b: user.BlitBatch, objects: reado
 // --- threads driven by a chooser (the race tests) -------------------------------------------------
 
 /** An execbuffer filling `pages` pages of `dst` on the blitter, laid out in the process. */
-export function fillExecbuf(
-  p: Process,
-  fd: number,
-  dst: number,
-  pages: number,
-  color = 0x5a5a5a5a,
-): Uint8Array {
-  const b = new user.BlitBatch(7).fill({ dst, color, x2: PAGE / 4, y2: pages, pitch: PAGE }).end();
-  const batch = user.gem_create(p, fd, PAGE);
-  user.gem_write(p, fd, batch, 0, b.bytes());
-  return user.build_execbuf(p, {
-    objects: [{ handle: dst }],
-    batch: { handle: batch, len: 0, relocs: b.relocs },
-    ring: 'blt',
-  }).execbuffer;
-}
+export { fillExecbuf } from '../../src/scenarios/common.js';
 
 /** drmIoctl() in a thread: repeats on -EAGAIN, backing off with sched_yield; every result kept. */
 export function* retry(
