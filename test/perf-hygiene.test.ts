@@ -46,16 +46,12 @@ function perCallGenerators(file: string, text: string): string[] {
   return out;
 }
 
-/** Scenario threads of the bug catalogue (not on the benchmark's path; owned elsewhere). */
-const GENERATOR_EXCEPTIONS = ['scenarios/bugs.ts'];
+/** Files allowed per-call generators (none left). */
+const GENERATOR_EXCEPTIONS: string[] = [];
 
 /** Known WeakMaps / WeakSets, and why each may stay. */
 const WEAK_EXCEPTIONS: Record<string, string> = {
   'explore/scenario.ts': 'scenario → config hash string: the value reaches no machine',
-  'i915/i915_gem_execbuffer.ts': 'device → number: the value reaches no machine',
-  'i915/i915_gem_userptr.ts':
-    'device → sets of its mmu objects / notifiers: these values do reach the machine (to fix by the owner)',
-  'i915/i915_gem_ioctls.ts': 'file → file of an alias open: reaches the machine, only on that rare path',
 };
 
 describe('performance hygiene (V8 GC)', () => {

@@ -113,6 +113,8 @@ export class DrmMinor {
   master: DrmFile | null = null;
   /** The /dev node the machine registers. */
   readonly chardev: CharDevice;
+  /** Its path (/dev/dri/card0, /dev/dri/renderD128). */
+  readonly path: string;
 
   constructor(
     readonly dev: DrmDevice,
@@ -120,17 +122,13 @@ export class DrmMinor {
     /** Minor number: 0 for card0, 128 for renderD128. */
     readonly index: number,
   ) {
+    const name = type === DRM_MINOR_RENDER ? 'renderD' : type === DRM_MINOR_CONTROL ? 'controlD' : 'card';
+    this.path = `/dev/dri/${name}${index}`;
     this.chardev = {
       path: this.path,
       fops: dev.fops,
       open: (file: File) => drm_stub_open(this, file),
     };
-  }
-
-  get path(): string {
-    const name =
-      this.type === DRM_MINOR_RENDER ? 'renderD' : this.type === DRM_MINOR_CONTROL ? 'controlD' : 'card';
-    return `/dev/dri/${name}${this.index}`;
   }
 }
 
@@ -143,6 +141,9 @@ export interface DrmDeviceOptions {
   /** Device instance number: card<N>, renderD<128+N>. Default 0. */
   instance?: number;
 }
+
+/** The last ioctl table a device was created with, already checked (drivers share static tables). */
+let checkedIoctls: ReadonlyMap<number, DrmIoctlDesc> | null = null;
 
 /** struct drm_device. */
 export class DrmDevice implements FdTableHooks {
@@ -175,8 +176,9 @@ export class DrmDevice implements FdTableHooks {
   open_count = 0;
   /** Every open DrmFile. Protected by struct_mutex. */
   readonly filelist = new Set<DrmFile>();
-  /** KMS state: mode objects, framebuffers, limits (DRIVER_MODESET), and the GET_CAP values. */
-  readonly mode_config: DrmModeConfig;
+  /** The driver's KMS set-up (i915: intel_modeset_init), run when the mode state is first used. */
+  modeset_init: ((dev: DrmDevice) => void) | null = null;
+  private modeConfig: DrmModeConfig | null = null;
   /** drm.timestamp_monotonic module parameter (default 1). */
   drm_timestamp_monotonic = 1;
   /** The driver's device state (i915: drm_i915_private). */
@@ -208,18 +210,20 @@ export class DrmDevice implements FdTableHooks {
     readonly driver: DrmDriver,
     opts: DrmDeviceOptions = {},
   ) {
-    for (const [nr, desc] of driver.ioctls) {
-      if (nr < DRM_COMMAND_BASE || nr >= DRM_COMMAND_END || _IOC_NR(desc.cmd) !== nr) {
-        throw new RangeError(
-          `drm: driver ioctl ${desc.name} registered at nr ${nr}, its request has nr ${_IOC_NR(desc.cmd)}`,
-        );
+    if (driver.ioctls !== checkedIoctls) {
+      for (const [nr, desc] of driver.ioctls) {
+        if (nr < DRM_COMMAND_BASE || nr >= DRM_COMMAND_END || _IOC_NR(desc.cmd) !== nr) {
+          throw new RangeError(
+            `drm: driver ioctl ${desc.name} registered at nr ${nr}, its request has nr ${_IOC_NR(desc.cmd)}`,
+          );
+        }
       }
+      checkedIoctls = driver.ioctls;
     }
     this.sched = k.sched;
     const s = k.sched;
     this.struct_mutex = new Mutex(s, 'struct_mutex', 'struct_mutex');
     this.object_name_lock = new Mutex(s, 'object_name_lock', '&dev->object_name_lock');
-    this.mode_config = new DrmModeConfig(s);
     this.master_mutex = new Mutex(s, 'master_mutex', '&dev->master_mutex');
     this.drm_global_mutex = new Mutex(s, 'drm_global_mutex', 'drm_global_mutex');
     this.dev_mapping = new AddressSpace(s, `${driver.name}:anon_inode`);
@@ -234,6 +238,20 @@ export class DrmDevice implements FdTableHooks {
       driver.driver_features & DRIVER_RENDER && (opts.rnodes ?? true)
         ? new DrmMinor(this, DRM_MINOR_RENDER, 64 * DRM_MINOR_RENDER + n)
         : null;
+  }
+
+  /**
+   * KMS state: mode objects, framebuffers, limits (DRIVER_MODESET), and the GET_CAP values. Made
+   * at first use, with the driver's modeset_init (mode object ids come from its own idr, so when
+   * it runs changes nothing a client can see).
+   */
+  get mode_config(): DrmModeConfig {
+    let mc = this.modeConfig;
+    if (mc === null) {
+      mc = this.modeConfig = new DrmModeConfig(this.sched);
+      this.modeset_init?.(this);
+    }
+    return mc;
   }
 
   /** The minors, primary first. */

@@ -4,6 +4,7 @@ import { type File, fput } from '../mm/file.js';
 import { VM_DONTDUMP, VM_DONTEXPAND, VM_IO, VM_PFNMAP, type VmAreaStruct } from '../mm/mm_types.js';
 import { shmem_file_setup } from '../mm/shmem.js';
 import type { Mutex } from '../sched/mutex.js';
+import { finished, returns } from '../sched/scheduler.js';
 import type { KGen } from '../sched/task.js';
 import { drm_gem_close, drm_gem_flink, drm_gem_open as drm_gem_open_args } from '../uapi/drm.js';
 import { unlink_file_vma, vma_link_file } from './address_space.js';
@@ -149,12 +150,14 @@ export function* drm_gem_object_free(obj: DrmGemObject): KGen {
 
 /**
  * drm_gem_object_unreference(): kref_put; the last reference frees the object. The caller holds
- * struct_mutex. May sleep (the driver's free).
+ * struct_mutex. May sleep (the driver's free). A plain function returning the free's generator
+ * (or a finished one): most puts are not the last, and the last adds no level to the free.
  */
-export function* drm_gem_object_unreference(obj: DrmGemObject | null): KGen {
-  if (!obj) return;
-  if (!kref_alive(obj, 'drm_gem_object_unreference')) return;
-  if (--obj.refcount === 0) yield* drm_gem_object_free(obj);
+export function drm_gem_object_unreference(obj: DrmGemObject | null): KGen {
+  if (!obj) return finished();
+  if (!kref_alive(obj, 'drm_gem_object_unreference')) return finished();
+  if (--obj.refcount === 0) return drm_gem_object_free(obj);
+  return finished();
 }
 
 /**
@@ -319,10 +322,10 @@ export function* drm_gem_release(_dev: DrmDevice, file_priv: DrmFile): KGen {
 // --- ioctls -----------------------------------------------------------------------------------
 
 /** DRM_IOCTL_GEM_CLOSE: unknown handle -EINVAL. */
-export function* drm_gem_close_ioctl(dev: DrmDevice, data: Uint8Array, file_priv: DrmFile): KGen<number> {
-  if (!drm_core_check_feature(dev, DRIVER_GEM)) return -ERRNO.ENODEV;
+export function drm_gem_close_ioctl(dev: DrmDevice, data: Uint8Array, file_priv: DrmFile): KGen<number> {
+  if (!drm_core_check_feature(dev, DRIVER_GEM)) return returns(-ERRNO.ENODEV);
   const args = drm_gem_close.decode(data);
-  return yield* drm_gem_handle_delete(file_priv, args.handle);
+  return drm_gem_handle_delete(file_priv, args.handle);
 }
 
 /** DRM_IOCTL_GEM_FLINK: a global name (≥ 1, kept while any handle exists); -ENOENT if unknown. */

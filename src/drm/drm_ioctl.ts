@@ -216,43 +216,24 @@ export function drm_ioctl_permit(flags: number, file_priv: DrmFile): number {
   return 0;
 }
 
-/** Copies `usize` bytes of the argument in. False on a fault. */
-function* copy_arg_in(
-  dev: DrmDevice,
-  kdata: Uint8Array,
-  usize: number,
-  arg: number | Uint8Array,
-): KGen<boolean> {
-  if (usize === 0) return true;
-  if (arg instanceof Uint8Array) {
-    if (arg.length < usize) return false;
-    kdata.set(arg.subarray(0, usize));
-    return true;
-  }
+/** Copies `usize` bytes of the argument in from user memory. False on a fault. */
+function* copy_arg_in_user(dev: DrmDevice, kdata: Uint8Array, usize: number, arg: number): KGen<boolean> {
   const mm = current(dev.k).mm;
   if (!mm) return false;
-  return (yield* copy_from_user(mm, kdata.subarray(0, usize), arg)) === 0;
+  return (yield* copy_from_user(mm, usize === kdata.length ? kdata : kdata.subarray(0, usize), arg)) === 0;
 }
 
-/** Copies `usize` bytes of the argument back. False on a fault (what fits is written). */
-function* copy_arg_out(
-  dev: DrmDevice,
-  kdata: Uint8Array,
-  usize: number,
-  arg: number | Uint8Array,
-): KGen<boolean> {
-  if (usize === 0) return true;
-  if (arg instanceof Uint8Array) {
-    const n = Math.min(usize, arg.length);
-    arg.set(kdata.subarray(0, n));
-    return n === usize;
-  }
+/** Copies `usize` bytes of the argument back to user memory. False on a fault. */
+function* copy_arg_out_user(dev: DrmDevice, kdata: Uint8Array, usize: number, arg: number): KGen<boolean> {
   const mm = current(dev.k).mm;
   if (!mm) return false;
-  return (yield* copy_to_user(mm, arg, kdata.subarray(0, usize))) === 0;
+  return (yield* copy_to_user(mm, arg, usize === kdata.length ? kdata : kdata.subarray(0, usize))) === 0;
 }
 
-/** drm_ioctl(): file_operations.unlocked_ioctl of every DRM file. */
+/**
+ * drm_ioctl(): file_operations.unlocked_ioctl of every DRM file. An argument on the caller's
+ * stack (a Uint8Array) is copied without a generator level: nothing there can sleep.
+ */
 export function* drm_ioctl(filp: File, cmd: number, arg: number | Uint8Array): KGen<number> {
   const file_priv = filp.private_data;
   if (!(file_priv instanceof DrmFile)) return -ERRNO.ENODEV;
@@ -263,12 +244,17 @@ export function* drm_ioctl(filp: File, cmd: number, arg: number | Uint8Array): K
   const ioctl = drm_ioctl_lookup(dev, nr);
   if (!ioctl?.func) return -ERRNO.EINVAL;
   const usize = _IOC_SIZE(cmd);
-  const asize = Math.max(usize, _IOC_SIZE(ioctl.cmd));
+  const ksize = _IOC_SIZE(ioctl.cmd);
   const dir = _IOC_DIR(ioctl.cmd);
   let retcode = drm_ioctl_permit(ioctl.flags, file_priv);
   if (retcode) return retcode;
-  const kdata = new Uint8Array(dir ? asize : 0);
-  if (dir & _IOC_WRITE && !(yield* copy_arg_in(dev, kdata, usize, arg))) return -ERRNO.EFAULT;
+  const kdata = new Uint8Array(dir ? (usize > ksize ? usize : ksize) : 0);
+  if (dir & _IOC_WRITE && usize !== 0) {
+    if (arg instanceof Uint8Array) {
+      if (arg.length < usize) return -ERRNO.EFAULT;
+      kdata.set(arg.length === usize ? arg : arg.subarray(0, usize));
+    } else if (!(yield* copy_arg_in_user(dev, kdata, usize, arg))) return -ERRNO.EFAULT;
+  }
   if (ioctl.flags & DRM_UNLOCKED) {
     retcode = yield* ioctl.func(dev, kdata, file_priv);
   } else {
@@ -276,7 +262,16 @@ export function* drm_ioctl(filp: File, cmd: number, arg: number | Uint8Array): K
     retcode = yield* ioctl.func(dev, kdata, file_priv);
     dev.drm_global_mutex.unlock();
   }
-  if (dir & _IOC_READ && !(yield* copy_arg_out(dev, kdata, usize, arg))) retcode = -ERRNO.EFAULT;
+  if (dir & _IOC_READ && usize !== 0) {
+    if (arg instanceof Uint8Array) {
+      // What fits is written; a short array is a fault.
+      if (arg.length >= usize) arg.set(usize === kdata.length ? kdata : kdata.subarray(0, usize));
+      else {
+        arg.set(kdata.subarray(0, arg.length));
+        retcode = -ERRNO.EFAULT;
+      }
+    } else if (!(yield* copy_arg_out_user(dev, kdata, usize, arg))) retcode = -ERRNO.EFAULT;
+  }
   return retcode;
 }
 

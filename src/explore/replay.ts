@@ -102,15 +102,21 @@ export interface ReplayOptions extends RunOptions {
 export function replay(scenario: Scenario, schedule: string, opts: ReplayOptions = {}): RunResult {
   const { prerequisites = [], ...run } = opts;
   const lockdep = run.lockdep ?? (prerequisites.length ? new LockdepGraph() : undefined);
-  const base: RunOptions = { ...run };
+  // Object.assign, not spreads that gain properties: V8's slow path (see runOnce).
+  const base: RunOptions = Object.assign({}, run);
   if (lockdep) base.lockdep = lockdep;
   for (const pre of prerequisites) {
     const s = scheduleFor(scenario, pre);
-    runOnce(scenario, new ReplayChooser(s.decisions, s.counts), { ...base, runLabel: pre, sinks: [] });
+    const o: RunOptions = Object.assign({}, base);
+    o.runLabel = pre;
+    o.sinks = [];
+    runOnce(scenario, new ReplayChooser(s.decisions, s.counts), o);
   }
   const s = scheduleFor(scenario, schedule);
   const chooser = new ReplayChooser(s.decisions, s.counts);
-  const result = runOnce(scenario, chooser, { ...base, runLabel: schedule });
+  const o: RunOptions = Object.assign({}, base);
+  o.runLabel = schedule;
+  const result = runOnce(scenario, chooser, o);
   result.diverged = chooser.finish();
   return result;
 }

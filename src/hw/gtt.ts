@@ -61,6 +61,27 @@ const RUN_FREE = 1;
 /** Numbers per run in a run list: pfn, offset of the first byte in that frame, bytes, kind. */
 const RUN_STRIDE = 4;
 
+/**
+ * Zeroed PTE arrays no GTT uses any more (a chunk whose entries all went back to scratch, the
+ * chunks of a disposed machine's GTT): any GTT takes them before allocating, since V8 allocates
+ * a 4 KiB typed array outside its heap, at a cost.
+ */
+const ptesPool: Int32Array[] = [];
+const PTES_POOL_MAX = 16;
+
+function alloc_ptes(): Int32Array {
+  return ptesPool.pop() ?? new Int32Array(CP);
+}
+
+/** `ptes` is all zero and nothing refers to it any more. */
+function free_ptes(ptes: Int32Array): void {
+  if (ptesPool.length < PTES_POOL_MAX) ptesPool.push(ptes);
+}
+
+/** The dword scratch of readDword / writeDword: every use is synchronous, so one serves all GTTs. */
+const tmp4 = new Uint8Array(new ArrayBuffer(4));
+const tmp4View = new DataView(tmp4.buffer);
+
 /** One chunk of PTEs. Entry value: pfn + 1, or 0 for "points at the scratch page". */
 interface PteChunk {
   readonly ptes: Int32Array;
@@ -91,8 +112,6 @@ export class GlobalGtt {
   private readonly runsB: number[] = [];
   /** Free frames already reported during the current access (lazily created). */
   private reported: Set<number> | null = null;
-  private readonly tmp4 = new Uint8Array(4);
-  private readonly tmp4View = new DataView(this.tmp4.buffer);
 
   constructor(ram: PhysicalMemory, opts: GttOptions) {
     const gttBytes = opts.gttBytes ?? DEFAULT_GTT_BYTES;
@@ -126,6 +145,19 @@ export class GlobalGtt {
     this.mappableBytes = mappable;
     this.mappablePages = mappable / PAGE_SIZE;
     this.scratchPfn = s;
+    ram.onDispose(() => {
+      this.dispose();
+    });
+  }
+
+  /** The machine is gone: the PTE arrays go back to the pool, zeroed. */
+  private dispose(): void {
+    for (const chunk of this.chunks.values()) {
+      chunk.ptes.fill(0);
+      free_ptes(chunk.ptes);
+    }
+    this.chunks.clear();
+    this.bound = 0;
   }
 
   /** Entries that do not point at the scratch page (written by insert_entries). O(1). */
@@ -166,7 +198,7 @@ export class GlobalGtt {
       const ci = Math.floor(page / CP);
       let chunk = this.chunks.get(ci);
       if (chunk === undefined) {
-        chunk = { ptes: new Int32Array(CP), bound: 0 };
+        chunk = { ptes: alloc_ptes(), bound: 0 };
         this.chunks.set(ci, chunk);
       }
       const ptes = chunk.ptes;
@@ -202,7 +234,10 @@ export class GlobalGtt {
           this.bound--;
         }
       }
-      if (chunk.bound === 0) this.chunks.delete(ci);
+      if (chunk.bound === 0) {
+        this.chunks.delete(ci);
+        free_ptes(ptes);
+      }
     }
   }
 
@@ -292,27 +327,27 @@ export class GlobalGtt {
     const off = gttAddr % PAGE_SIZE;
     if (off <= PAGE_SIZE - 4) {
       const pfn = this.pageFrame(Math.floor(gttAddr / PAGE_SIZE));
-      if (!this.ram.deviceRead(pfn, off, this.tmp4)) this.stats.freeFrameAccesses++;
+      if (!this.ram.deviceRead(pfn, off, tmp4)) this.stats.freeFrameAccesses++;
       this.stats.bytes += 4;
     } else {
       this.reported = null;
-      this.readRange(gttAddr, this.tmp4);
+      this.readRange(gttAddr, tmp4);
     }
-    return this.tmp4View.getUint32(0, true);
+    return tmp4View.getUint32(0, true);
   }
 
   /** The device writes a little-endian dword at gttAddr; false outside the GTT. */
   writeDword(gttAddr: number, value: number): boolean {
     if (!this.contains(gttAddr, 4)) return false;
-    this.tmp4View.setUint32(0, value >>> 0, true);
+    tmp4View.setUint32(0, value >>> 0, true);
     const off = gttAddr % PAGE_SIZE;
     if (off <= PAGE_SIZE - 4) {
       const pfn = this.pageFrame(Math.floor(gttAddr / PAGE_SIZE));
-      if (!this.ram.deviceWrite(pfn, off, this.tmp4)) this.stats.freeFrameAccesses++;
+      if (!this.ram.deviceWrite(pfn, off, tmp4)) this.stats.freeFrameAccesses++;
       this.stats.bytes += 4;
     } else {
       this.reported = null;
-      this.writeRange(gttAddr, this.tmp4);
+      this.writeRange(gttAddr, tmp4);
     }
     return true;
   }

@@ -95,6 +95,13 @@ export class PhysicalMemory {
   private chunks = 0;
   /** dispose() ran: the chunks went back to the pool. */
   disposed = false;
+  /** Devices' hooks run at dispose (the GTT gives its PTE arrays back). */
+  private disposers: (() => void)[] | null = null;
+
+  /** Runs `fn` when the machine's memory is disposed (a device giving back what it pooled). */
+  onDispose(fn: () => void): void {
+    (this.disposers ??= []).push(fn);
+  }
   /** Frames >= nextUnused have never been allocated (bump pointer). */
   private nextUnused = 0;
   /**
@@ -465,6 +472,7 @@ export class PhysicalMemory {
    */
   dispose(): void {
     if (this.disposed) return;
+    if (this.disposers) for (const d of this.disposers) d();
     for (let ci = 0; ci < this.buffers.length; ci++) {
       const buf = this.buffers[ci];
       if (buf === undefined) continue;

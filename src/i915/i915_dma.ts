@@ -30,7 +30,7 @@ import type { DmaBuf } from '../drm/dma_buf.js';
 import type { CharDevice } from '../mm/current.js';
 import { current } from '../mm/current.js';
 import type { File } from '../mm/file.js';
-import type { MmKernel } from '../mm/mm_types.js';
+import type { MmKernel, VmOperations } from '../mm/mm_types.js';
 import { copy_to_user } from '../mm/uaccess.js';
 import type { KGen } from '../sched/task.js';
 import type { Workqueue } from '../sched/workqueue.js';
@@ -114,9 +114,14 @@ export function* i915_getparam(dev: DrmDevice, data: Uint8Array, _file: DrmFile)
   return 0;
 }
 
-/** The ioctls of this file; other modules contribute theirs. */
+let ioctlTable: ReturnType<typeof drm_ioctl_table> | null = null;
+
+/**
+ * The ioctls of this file; other modules contribute theirs. Built (and checked) once per module,
+ * at the first boot: the table is static, every device shares it.
+ */
 function i915_ioctls(): ReturnType<typeof drm_ioctl_table> {
-  return drm_ioctl_table([
+  return (ioctlTable ??= drm_ioctl_table([
     DRM_IOCTL_DEF(uapi.DRM_IOCTL_I915_GETPARAM, i915_getparam, DRM_AUTH | DRM_RENDER_ALLOW, 'I915_GETPARAM'),
     DRM_IOCTL_DEF(
       uapi.DRM_IOCTL_I915_GEM_CREATE,
@@ -144,7 +149,7 @@ function i915_ioctls(): ReturnType<typeof drm_ioctl_table> {
     ),
     ...execbuffer_ioctls,
     ...gem_ioctls,
-  ]);
+  ]));
 }
 
 /** i915_gem_prime_export(): the object's ops may refuse (userptr attaches its notifier first). */
@@ -156,6 +161,9 @@ function* i915_gem_prime_export(dev: DrmDevice, gem: DrmGemObject, flags: number
   }
   return yield* drm_gem_prime_export(dev, gem, flags);
 }
+
+/** The driver's vm_ops of GTT mmaps: static, made at the first boot. */
+let i915GemVmOps: VmOperations | null = null;
 
 /** Environment the machine gives the driver. */
 export interface I915LoadOptions {
@@ -203,20 +211,30 @@ export function i915_driver_load(k: MmKernel, opts: I915LoadOptions): DrmI915Pri
     // machine, alive until the next full GC once it has run (see test/perf-hygiene.test.ts).
     open: (_dev: DrmDevice, _file: DrmFile): KGen<number> => i915_driver_open(dp!, k, onHang, onComplete),
     gem_free_object: i915_gem_free_object,
-    gem_vm_ops: { ...i915_gem_vm_ops, open: drm_gem_vm_open, close: drm_gem_vm_close },
+    gem_vm_ops: (i915GemVmOps ??= { ...i915_gem_vm_ops, open: drm_gem_vm_open, close: drm_gem_vm_close }),
     prime_handle_to_fd: drm_gem_prime_handle_to_fd,
     prime_fd_to_handle: drm_gem_prime_fd_to_handle,
     gem_prime_export: i915_gem_prime_export,
     gem_prime_import: drm_gem_prime_import,
   };
   const dev = drm_dev_alloc(k, driver);
-  // i915_load_modeset_init(): KMS objects exist before any file is opened.
-  intel_modeset_init(dev);
+  // i915_load_modeset_init(): KMS objects exist before any file is opened. The model creates
+  // them when the mode state is first used (nothing can observe them earlier), so a boot that
+  // never touches the display does not build it.
+  dev.modeset_init = intel_modeset_init;
   const wq = alloc_workqueue(k.sched, 'i915', 1);
   dp = new DrmI915Private(
     dev,
     k,
-    { ...opts, wq },
+    {
+      gen: opts.gen,
+      gttBytes: opts.gttBytes,
+      mappableBytes: opts.mappableBytes,
+      mmuNotifier: opts.mmuNotifier,
+      bugs: opts.bugs,
+      system_wq: opts.system_wq,
+      wq,
+    },
     () => i915_gem_retire_work_handler(dp!),
     () => i915_error_work_func(dp!),
   );

@@ -2,10 +2,11 @@ import type { Bugs } from '../base/bugs.js';
 import { DrmMm } from '../drm/drm_mm.js';
 import type { DrmDevice } from '../drm/drm_device.js';
 import { GlobalGtt } from '../hw/gtt.js';
-import type { MmKernel } from '../mm/mm_types.js';
+import type { MmKernel, MmStruct } from '../mm/mm_types.js';
 import type { Workqueue } from '../sched/workqueue.js';
 import { INIT_WORK, type WorkStruct } from '../sched/workqueue.js';
 import type { DrmI915GemObject, I915Vma } from './i915_gem_object.js';
+import type { I915MmuNotifier, I915MmuObject } from './i915_gem_userptr.js';
 import { IntelRing } from './intel_ringbuffer.js';
 
 /** Platform description (struct intel_device_info) of the two generations modelled. */
@@ -61,6 +62,12 @@ export class DrmI915Private {
   interruptible = true;
   /** The next request's seqno is next_seqno + 1. */
   next_seqno = 0;
+  /** The render ring's I915_EXEC_CONSTANTS mode (only execbuffer reads or writes it). */
+  relative_constants_mode = 0;
+  /** dev_priv->mmu_notifiers: userptr notifiers by mm, made at first use. Protected by struct_mutex. */
+  mmu_notifiers: Map<MmStruct, I915MmuNotifier> | null = null;
+  /** Model bookkeeping: i915_mmu_object allocations not yet freed (userptr's leak check). */
+  userptr_mmu_objects: Set<I915MmuObject> | null = null;
   readonly gpu_error: I915GpuError = { reset_counter: 0, wedged: false, first_error: null, hangs: 0 };
   /** Retires completed requests (3.16: a delayed work; here queued on every interrupt). */
   readonly retire_work: WorkStruct;

@@ -16,6 +16,7 @@ import {
 import { drm_vma_node_unmap } from '../drm/drm_vma_manager.js';
 import { ShmemObject } from '../mm/shmem.js';
 import type { KGen } from '../sched/task.js';
+import { finished, returns } from '../sched/scheduler.js';
 import { wait_event_timeout } from '../sched/waitqueue.js';
 import { queue_work } from '../sched/workqueue.js';
 import * as uapi from '../uapi/i915_drm.js';
@@ -23,6 +24,7 @@ import { type DrmI915Private, to_i915 } from './i915_drv.js';
 import {
   DrmI915GemObject,
   type I915GemObjectOps,
+  ObjectPoint,
   i915_gem_obj_bound,
   to_intel_bo,
 } from './i915_gem_object.js';
@@ -55,11 +57,11 @@ export const i915_gem_object_ops: I915GemObjectOps = {
       ram.get_page(pfn);
       pages.push(pfn);
     }
-    yield { op: 'shmem_get_pages', resource: obj.toString(), cost: n };
+    yield new ObjectPoint('shmem_get_pages', obj, -1, n);
     obj.pages = pages;
     return 0;
   },
-  *put_pages(obj: DrmI915GemObject): KGen {
+  put_pages(obj: DrmI915GemObject): KGen {
     const ram = obj.dev.k.ram;
     if (obj.madv === uapi.I915_MADV_DONTNEED) obj.dirty = false;
     for (const pfn of obj.pages ?? []) {
@@ -67,6 +69,7 @@ export const i915_gem_object_ops: I915GemObjectOps = {
       ram.put_page(pfn);
     }
     obj.dirty = false;
+    return finished();
   },
 };
 
@@ -259,7 +262,7 @@ export function i915_add_request(
 }
 
 /** i915_gem_object_move_to_inactive(): the GPU is done with it; drop the active reference. */
-function* i915_gem_object_move_to_inactive(obj: DrmI915GemObject): KGen {
+function i915_gem_object_move_to_inactive(obj: DrmI915GemObject): KGen {
   const dp = to_i915(obj.dev);
   obj.ring?.active_list.delete(obj);
   if (obj.vma?.bound) {
@@ -271,7 +274,7 @@ function* i915_gem_object_move_to_inactive(obj: DrmI915GemObject): KGen {
   obj.last_write_seqno = 0;
   obj.write_domain = 0;
   obj.active = false;
-  yield* drm_gem_object_unreference(obj);
+  return drm_gem_object_unreference(obj);
 }
 
 /**
@@ -378,11 +381,11 @@ export function* __wait_seqno(
 }
 
 /** i915_wait_seqno(): wait under struct_mutex with the device's interruptibility. */
-export function* i915_wait_seqno(ring: IntelRing, seqno: number): KGen<number> {
+export function i915_wait_seqno(ring: IntelRing, seqno: number): KGen<number> {
   const dp = to_i915(ring.dev);
   const ret = i915_gem_check_wedge(dp, dp.interruptible);
-  if (ret) return ret;
-  return yield* __wait_seqno(ring, seqno, dp.gpu_error.reset_counter, dp.interruptible, null);
+  if (ret) return returns(ret);
+  return __wait_seqno(ring, seqno, dp.gpu_error.reset_counter, dp.interruptible, null);
 }
 
 /**
@@ -417,12 +420,15 @@ export function* i915_gpu_idle(dp: DrmI915Private): KGen<number> {
   return 0;
 }
 
-/** i915_mutex_lock_interruptible(): -EIO when wedged, -EAGAIN during a reset, -EINTR. */
-export function* i915_mutex_lock_interruptible(dev: DrmDevice): KGen<number> {
+/**
+ * i915_mutex_lock_interruptible(): -EIO when wedged, -EAGAIN during a reset, -EINTR. A plain
+ * function returning the lock's generator: one level less on every step that waits for it.
+ */
+export function i915_mutex_lock_interruptible(dev: DrmDevice): KGen<number> {
   const dp = to_i915(dev);
   const ret = i915_gem_check_wedge(dp, true);
-  if (ret) return ret;
-  return yield* dev.struct_mutex.lock_interruptible();
+  if (ret) return returns(ret);
+  return dev.struct_mutex.lock_interruptible();
 }
 
 /**

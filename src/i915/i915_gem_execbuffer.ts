@@ -69,6 +69,7 @@
  */
 import { ERRNO } from '../base/errno.js';
 import { PAGE_SIZE } from '../base/page.js';
+import { scratch_give, scratch_take } from '../base/scratch.js';
 import type { DrmDevice } from '../drm/drm_device.js';
 import type { DrmFile } from '../drm/drm_file.js';
 import { drm_gem_object_reference, drm_gem_object_unreference } from '../drm/drm_gem.js';
@@ -82,8 +83,8 @@ import {
 import { CAP_SYS_ADMIN, current } from '../mm/current.js';
 import { pte_allows } from '../mm/memory.js';
 import { type MmStruct, pte_pfn } from '../mm/mm_types.js';
-import { access_ok, copy_from_user, copy_to_user } from '../mm/uaccess.js';
-import type { KGen } from '../sched/task.js';
+import { access_ok, copy_from_user, copy_to_user, user_pages_readable } from '../mm/uaccess.js';
+import type { KGen, Point } from '../sched/task.js';
 import * as uapi from '../uapi/i915_drm.js';
 import { type DrmI915Private, to_i915 } from './i915_drv.js';
 import {
@@ -112,6 +113,15 @@ const OFFSET_OF_PRESUMED = uapi.drm_i915_gem_relocation_entry.offsetOf('presumed
 const U32_MAX = 0xffffffff;
 const TWO_32 = 2 ** 32;
 
+// The flag bits as bigints, converted once (args.flags and exec flags are __u64).
+const EXEC_SECURE = BigInt(uapi.I915_EXEC_SECURE);
+const EXEC_RING_MASK = BigInt(uapi.I915_EXEC_RING_MASK_3_16);
+const EXEC_CONSTANTS_MASK = BigInt(uapi.I915_EXEC_CONSTANTS_MASK);
+const EXEC_HANDLE_LUT = BigInt(uapi.I915_EXEC_HANDLE_LUT);
+const EXEC_NO_RELOC = BigInt(uapi.I915_EXEC_NO_RELOC);
+const EXEC_GEN7_SOL_RESET = BigInt(uapi.I915_EXEC_GEN7_SOL_RESET);
+const OBJECT_WRITE = BigInt(uapi.EXEC_OBJECT_WRITE);
+
 /** The kernel's copy of one drm_i915_gem_exec_object2, plus __EXEC_OBJECT_HAS_PIN. */
 interface ExecEntry {
   readonly handle: number;
@@ -125,6 +135,32 @@ interface ExecEntry {
   has_pin: boolean;
 }
 
+/** Little-endian reads of the exec list (x86_64), straight into ExecEntry: no decoded struct. */
+function u32_at(b: Uint8Array, o: number): number {
+  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+}
+function u64_at(b: Uint8Array, o: number): bigint {
+  const lo = u32_at(b, o);
+  const hi = u32_at(b, o + 4);
+  return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+/** The kernel's copy of the drm_i915_gem_exec_object2 at `o` in `raw`. */
+function exec_entry(raw: Uint8Array, o: number): ExecEntry {
+  const lo = u32_at(raw, o + 8);
+  const hi = u32_at(raw, o + 12);
+  return {
+    handle: u32_at(raw, o),
+    relocation_count: u32_at(raw, o + 4),
+    // Number(bigint) rounds once to nearest; so does hi * 2^32 + lo (hi * 2^32 is exact).
+    relocs_ptr: hi * TWO_32 + lo,
+    alignment: u64_at(raw, o + 16),
+    offset: u64_at(raw, o + 24),
+    flags: u64_at(raw, o + 32),
+    has_pin: false,
+  };
+}
+
 /** One object of the exec list (3.16's i915_vma on eb->vmas; our vma appears at binding). */
 interface EbVma {
   readonly obj: DrmI915GemObject;
@@ -133,33 +169,46 @@ interface EbVma {
   readonly index: number;
 }
 
+/** Lists up to this long are searched in place; longer ones get a hash (3.16's eb->buckets). */
+const EB_LINEAR = 16;
+
 /** struct eb_vmas: the exec list and the lookup relocations use for their targets. */
 class EbVmas {
   /** In list order (reserve would move objects needing the aperture first: none on LLC). */
   vmas: EbVma[] = [];
-  /** HANDLE_LUT: by index; otherwise by handle. */
-  private readonly lookup = new Map<number, EbVma>();
+  /** By handle, for long lists without HANDLE_LUT; made at the first lookup. */
+  private lookup: Map<number, EbVma> | null = null;
 
   constructor(readonly handle_lut: boolean) {}
 
   add(vma: EbVma): void {
     this.vmas.push(vma);
-    this.lookup.set(this.handle_lut ? vma.index : vma.entry.handle, vma);
+    this.lookup = null;
   }
 
-  /** eb_get_vma(). */
+  /** eb_get_vma(). HANDLE_LUT: by index (objects are added in list order); otherwise by handle. */
   get(handle: number): EbVma | undefined {
-    return this.lookup.get(handle);
+    const vmas = this.vmas;
+    if (this.handle_lut) return vmas[handle];
+    if (vmas.length <= EB_LINEAR) {
+      // Handles are unique: eb_lookup_vmas refused a list naming an object twice.
+      for (let i = 0; i < vmas.length; i++) if (vmas[i]!.entry.handle === handle) return vmas[i];
+      return undefined;
+    }
+    let m = this.lookup;
+    if (m === null) {
+      m = new Map();
+      for (const v of vmas) m.set(v.entry.handle, v);
+      this.lookup = m;
+    }
+    return m.get(handle);
   }
 
   reset(): void {
     this.vmas = [];
-    this.lookup.clear();
+    this.lookup = null;
   }
 }
-
-/** dev_priv->relative_constants_mode (kept here: only execbuffer reads or writes it). */
-const relative_constants_mode = new WeakMap<DrmI915Private, number>();
 
 // --- user memory with page faults disabled ----------------------------------------------------
 
@@ -201,10 +250,13 @@ function copy_to_user_inatomic(mm: MmStruct, dst: number, src: Uint8Array): numb
   );
 }
 
+/** Conversion scratch of u64_bytes (used and copied out within one call: nothing yields there). */
+const u64View = new DataView(new ArrayBuffer(8));
+const u64Bytes = new Uint8Array(u64View.buffer);
+
 function u64_bytes(v: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true);
-  return b;
+  u64View.setBigUint64(0, BigInt.asUintN(64, v), true);
+  return u64Bytes.slice();
 }
 
 /**
@@ -246,7 +298,12 @@ function* validate_exec_list(mm: MmStruct, exec: readonly ExecEntry[]): KGen<num
     const length = (e.relocation_count * RELOC_SIZE) | 0;
     // Presumed offsets are written back: the whole array must be writable user space.
     if (!access_ok(e.relocs_ptr, length)) return -ERRNO.EFAULT;
-    if (yield* fault_in_multipages_readable(mm, e.relocs_ptr, length)) return -ERRNO.EFAULT;
+    if (
+      !user_pages_readable(mm, e.relocs_ptr, length) &&
+      (yield* fault_in_multipages_readable(mm, e.relocs_ptr, length))
+    ) {
+      return -ERRNO.EFAULT;
+    }
   }
   return 0;
 }
@@ -260,7 +317,8 @@ function* validate_exec_list(mm: MmStruct, exec: readonly ExecEntry[]): KGen<num
  */
 function* eb_lookup_vmas(eb: EbVmas, exec: readonly ExecEntry[], file: DrmFile): KGen<number> {
   const objects: DrmI915GemObject[] = [];
-  const seen = new Set<DrmI915GemObject>();
+  // Short lists are searched in place; a Set only for long ones.
+  const seen = exec.length > EB_LINEAR ? new Set<DrmI915GemObject>() : null;
   let ret = 0;
   for (const e of exec) {
     const gem = file.object_idr.find(e.handle);
@@ -269,11 +327,11 @@ function* eb_lookup_vmas(eb: EbVmas, exec: readonly ExecEntry[], file: DrmFile):
       break;
     }
     const obj = to_intel_bo(gem);
-    if (seen.has(obj)) {
+    if (seen ? seen.has(obj) : objects.includes(obj)) {
       ret = -ERRNO.EINVAL;
       break;
     }
-    seen.add(obj);
+    seen?.add(obj);
     drm_gem_object_reference(obj);
     objects.push(obj);
   }
@@ -330,7 +388,7 @@ function* i915_gem_execbuffer_reserve_vma(vma: EbVma, need_relocs: { v: boolean 
     entry.offset = start;
     need_relocs.v = true;
   }
-  if (entry.flags & BigInt(uapi.EXEC_OBJECT_WRITE)) {
+  if (entry.flags & OBJECT_WRITE) {
     obj.pending_read_domains = uapi.I915_GEM_DOMAIN_RENDER;
     obj.pending_write_domain = uapi.I915_GEM_DOMAIN_RENDER;
   }
@@ -464,29 +522,33 @@ function* i915_gem_execbuffer_relocate_entry(
 /** i915_gem_execbuffer_relocate_vma(): one object's list, straight from user memory. */
 function* i915_gem_execbuffer_relocate_vma(vma: EbVma, eb: EbVmas, mm: MmStruct): KGen<number> {
   const codec = uapi.drm_i915_gem_relocation_entry;
-  const stack_reloc = new Uint8Array(N_RELOC * RELOC_SIZE);
+  const stack_reloc = scratch_take(N_RELOC * RELOC_SIZE);
   let user_relocs = vma.entry.relocs_ptr;
   let remain = vma.entry.relocation_count;
-  while (remain) {
-    const count = Math.min(remain, N_RELOC);
-    remain -= count;
-    const r = stack_reloc.subarray(0, count * RELOC_SIZE);
-    if (copy_from_user_inatomic(mm, r, user_relocs)) return -ERRNO.EFAULT;
-    for (let k = 0; k < count; k++) {
-      const reloc = codec.decode(r, k * RELOC_SIZE);
-      const offset = reloc.presumed_offset;
-      const ret = yield* i915_gem_execbuffer_relocate_entry(vma.obj, eb, reloc, true);
-      if (ret) return ret;
-      if (
-        reloc.presumed_offset !== offset &&
-        copy_to_user_inatomic(mm, user_relocs + OFFSET_OF_PRESUMED, u64_bytes(reloc.presumed_offset))
-      ) {
-        return -ERRNO.EFAULT;
+  try {
+    while (remain) {
+      const count = Math.min(remain, N_RELOC);
+      remain -= count;
+      const r = stack_reloc.subarray(0, count * RELOC_SIZE);
+      if (copy_from_user_inatomic(mm, r, user_relocs)) return -ERRNO.EFAULT;
+      for (let k = 0; k < count; k++) {
+        const reloc = codec.decode(r, k * RELOC_SIZE);
+        const offset = reloc.presumed_offset;
+        const ret = yield* i915_gem_execbuffer_relocate_entry(vma.obj, eb, reloc, true);
+        if (ret) return ret;
+        if (
+          reloc.presumed_offset !== offset &&
+          copy_to_user_inatomic(mm, user_relocs + OFFSET_OF_PRESUMED, u64_bytes(reloc.presumed_offset))
+        ) {
+          return -ERRNO.EFAULT;
+        }
+        user_relocs += RELOC_SIZE;
       }
-      user_relocs += RELOC_SIZE;
     }
+    return 0;
+  } finally {
+    scratch_give(stack_reloc);
   }
-  return 0;
 }
 
 /** i915_gem_execbuffer_relocate(): the fast path over every object (pagefault_disable()d). */
@@ -553,7 +615,7 @@ function* i915_gem_execbuffer_relocate_slow(
   // Reacquire the objects.
   ret = yield* eb_lookup_vmas(eb, exec, file);
   if (ret) return ret;
-  const need_relocs = { v: (args.flags & BigInt(uapi.I915_EXEC_NO_RELOC)) === 0n };
+  const need_relocs = { v: (args.flags & EXEC_NO_RELOC) === 0n };
   ret = yield* i915_gem_execbuffer_reserve(dp, eb, need_relocs);
   if (ret) return ret;
   for (const vma of eb.vmas) {
@@ -609,23 +671,23 @@ function* i915_gem_do_execbuffer(
   if (!i915_gem_check_execbuffer(args)) return -ERRNO.EINVAL;
   let ret = yield* validate_exec_list(mm, exec);
   if (ret) return ret;
-  if (flags & BigInt(uapi.I915_EXEC_SECURE)) {
+  if (flags & EXEC_SECURE) {
     if (!file.is_master || !current(dp.k).capable(CAP_SYS_ADMIN)) return -ERRNO.EPERM;
   }
-  const selector = Number(flags & BigInt(uapi.I915_EXEC_RING_MASK_3_16));
+  const selector = Number(flags & EXEC_RING_MASK);
   if (selector > I915_NUM_RINGS) return -ERRNO.EINVAL;
   const id = RING_IDS[selector === 0 ? 0 : selector - 1];
   // !intel_ring_initialized(ring): the rings this machine lacks.
   if (!id) return -ERRNO.EINVAL;
   const ring = dp.ring(id);
   const rcs = ring.id === 'rcs';
-  const mode = Number(flags & BigInt(uapi.I915_EXEC_CONSTANTS_MASK));
+  const mode = Number(flags & EXEC_CONSTANTS_MASK);
   switch (mode) {
     case uapi.I915_EXEC_CONSTANTS_REL_GENERAL:
     case uapi.I915_EXEC_CONSTANTS_ABSOLUTE:
     case uapi.I915_EXEC_CONSTANTS_REL_SURFACE:
       // gen6+ changed the meaning of the REL_SURFACE bit: refused on the render ring.
-      if (rcs && mode !== (relative_constants_mode.get(dp) ?? 0)) {
+      if (rcs && mode !== dp.relative_constants_mode) {
         if (mode === uapi.I915_EXEC_CONSTANTS_REL_SURFACE) return -ERRNO.EINVAL;
       }
       break;
@@ -644,7 +706,7 @@ function* i915_gem_do_execbuffer(
     dev.struct_mutex.unlock();
     return rcs ? -ERRNO.ENOENT : -ERRNO.EINVAL;
   }
-  const eb = new EbVmas((flags & BigInt(uapi.I915_EXEC_HANDLE_LUT)) !== 0n);
+  const eb = new EbVmas((flags & EXEC_HANDLE_LUT) !== 0n);
   ret = yield* eb_lookup_vmas(eb, exec, file);
   if (!ret) ret = yield* i915_gem_execbuffer_dispatch(dp, file, args, exec, mm, ring, mode, eb);
   yield* eb_release(eb);
@@ -666,7 +728,7 @@ function* i915_gem_execbuffer_dispatch(
   mode: number,
   eb: EbVmas,
 ): KGen<number> {
-  const need_relocs = { v: (args.flags & BigInt(uapi.I915_EXEC_NO_RELOC)) === 0n };
+  const need_relocs = { v: (args.flags & EXEC_NO_RELOC) === 0n };
   let ret = yield* i915_gem_execbuffer_reserve(dp, eb, need_relocs);
   if (ret) return ret;
   if (need_relocs.v) ret = yield* i915_gem_execbuffer_relocate(eb, mm);
@@ -685,17 +747,17 @@ function* i915_gem_execbuffer_dispatch(
   const exec_start = batch_obj.vma!.start + args.batch_start_offset;
   ret = yield* i915_gem_execbuffer_move_to_gpu(dp, ring, eb);
   if (ret) return ret;
-  if (ring.id === 'rcs' && mode !== (relative_constants_mode.get(dp) ?? 0)) {
+  if (ring.id === 'rcs' && mode !== dp.relative_constants_mode) {
     // MI_LOAD_REGISTER_IMM of INSTPM (nothing the engines model).
-    relative_constants_mode.set(dp, mode);
+    dp.relative_constants_mode = mode;
   }
-  if (args.flags & BigInt(uapi.I915_EXEC_GEN7_SOL_RESET)) {
+  if (args.flags & EXEC_GEN7_SOL_RESET) {
     // i915_reset_gen7_sol_offsets(): gen7 render ring only.
     if (dp.info.gen !== 7 || ring.id !== 'rcs') return -ERRNO.EINVAL;
   }
   // gen6+ MI_BATCH_BUFFER_START carries no length: see the file comment.
   const exec_len = Math.max(0, batch_obj.size - args.batch_start_offset);
-  yield { op: 'execbuffer_dispatch', resource: ring.name, detail: `0x${exec_start.toString(16)}` };
+  yield new DispatchPoint(ring.name, exec_start);
   i915_gem_execbuffer_move_to_active(eb, ring);
   i915_add_request(
     dp,
@@ -718,21 +780,14 @@ export function* i915_gem_execbuffer2(dev: DrmDevice, data: Uint8Array, file: Dr
   if (!mm) return -ERRNO.EFAULT;
   if (count * EXEC_OBJECT_SIZE > dev.k.ram.totalPages * PAGE_SIZE) return -ERRNO.ENOMEM;
   const buffers_ptr = Number(args.buffers_ptr);
-  const raw = new Uint8Array(count * EXEC_OBJECT_SIZE);
-  if (yield* copy_from_user(mm, raw, buffers_ptr)) return -ERRNO.EFAULT;
-  const exec: ExecEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const e = uapi.drm_i915_gem_exec_object2.decode(raw, i * EXEC_OBJECT_SIZE);
-    exec.push({
-      handle: e.handle,
-      relocation_count: e.relocation_count,
-      relocs_ptr: Number(e.relocs_ptr),
-      alignment: e.alignment,
-      offset: e.offset,
-      flags: e.flags,
-      has_pin: false,
-    });
+  const raw = scratch_take(count * EXEC_OBJECT_SIZE);
+  if (yield* copy_from_user(mm, raw, buffers_ptr)) {
+    scratch_give(raw);
+    return -ERRNO.EFAULT;
   }
+  const exec: ExecEntry[] = [];
+  for (let i = 0; i < count; i++) exec.push(exec_entry(raw, i * EXEC_OBJECT_SIZE));
+  scratch_give(raw);
   const ret = yield* i915_gem_do_execbuffer(dev, file, args, exec, mm);
   if (ret) return ret;
   // Copy the new buffer offsets back to the user's exec list.
@@ -755,3 +810,15 @@ export const execbuffer_ioctls: DrmIoctlDesc[] = [
     'I915_GEM_EXECBUFFER2',
   ),
 ];
+
+/** The dispatch's scheduling point; the batch address is only formatted when traced. */
+class DispatchPoint implements Point {
+  readonly op = 'execbuffer_dispatch';
+  constructor(
+    readonly resource: string,
+    private readonly exec_start: number,
+  ) {}
+  get detail(): string {
+    return `0x${this.exec_start.toString(16)}`;
+  }
+}

@@ -11,7 +11,7 @@ import {
   list_move,
 } from './i915_gem.js';
 import { i915_gem_evict_something } from './i915_gem_evict.js';
-import { type DrmI915GemObject, I915Vma } from './i915_gem_object.js';
+import { type DrmI915GemObject, I915Vma, ObjectPoint } from './i915_gem_object.js';
 
 export interface PinFlags {
   /** Must lie in the CPU-visible aperture (GTT mmap, relocations through the aperture). */
@@ -60,12 +60,7 @@ function* i915_gem_object_bind_to_vm(
       return ret;
     }
   }
-  yield {
-    op: 'gtt_bind',
-    resource: obj.toString(),
-    detail: `0x${vma.start.toString(16)}`,
-    cost: obj.size / PAGE_SIZE,
-  };
+  yield new ObjectPoint('gtt_bind', obj, vma.start, obj.size / PAGE_SIZE);
   dp.gtt.insert_entries(vma.start / PAGE_SIZE, obj.pages!);
   list_move(dp, obj, true);
   dp.inactive_list.add(vma);
@@ -128,7 +123,7 @@ export function* i915_vma_unbind(vma: I915Vma): KGen<number> {
   if (!vma.bound) return 0;
   if (vma.pin_count) return -ERRNO.EBUSY;
   yield* i915_gem_release_mmap(obj);
-  yield { op: 'gtt_unbind', resource: obj.toString(), detail: `0x${vma.start.toString(16)}` };
+  yield new ObjectPoint('gtt_unbind', obj, vma.start, undefined);
   dp.gtt.clear_range(vma.start / PAGE_SIZE, vma.node.size / PAGE_SIZE);
   dp.inactive_list.delete(vma);
   dp.mm.remove_node(vma.node);

@@ -16,7 +16,7 @@ import { pte_allows } from '../mm/memory.js';
 import { type MmStruct, TASK_SIZE, type VmAreaStruct, pte_pfn } from '../mm/mm_types.js';
 import { vm_mmap_pgoff } from '../mm/mmap.js';
 import { shmem_vm_ops } from '../mm/shmem.js';
-import { copy_from_user, copy_to_user } from '../mm/uaccess.js';
+import { copy_from_user, copy_to_user, user_pages_readable } from '../mm/uaccess.js';
 import type { KGen } from '../sched/task.js';
 import * as mman from '../uapi/mman.js';
 import * as uapi from '../uapi/i915_drm.js';
@@ -43,7 +43,7 @@ import {
   i915_gem_object_set_to_gtt_domain,
   i915_gem_object_wait_rendering__nonblocking,
 } from './i915_gem_domain.js';
-import { type DrmI915GemObject, to_intel_bo } from './i915_gem_object.js';
+import { type DrmI915GemObject, ObjectPoint, to_intel_bo } from './i915_gem_object.js';
 import { i915_gem_object_is_purgeable, i915_gem_purge } from './i915_gem_shrinker.js';
 import { i915_gem_get_tiling, i915_gem_set_tiling } from './i915_gem_tiling.js';
 
@@ -135,11 +135,7 @@ function* shmem_copy(
   const pages = obj.pages!;
   let prefaulted = false;
   let remain = size;
-  yield {
-    op: to_user ? 'shmem_pread' : 'shmem_pwrite',
-    resource: obj.toString(),
-    cost: Math.ceil(size / PAGE_SIZE),
-  };
+  yield new ObjectPoint(to_user ? 'shmem_pread' : 'shmem_pwrite', obj, -1, Math.ceil(size / PAGE_SIZE));
   while (remain > 0) {
     const idx = Math.floor(offset / PAGE_SIZE);
     const page_off = offset % PAGE_SIZE;
@@ -255,7 +251,10 @@ export function* i915_gem_pwrite_ioctl(dev: DrmDevice, data: Uint8Array, file: D
   if (!access_ok_u64(args.data_ptr, args.size)) return -ERRNO.EFAULT;
   const mm = current(dev.k).mm;
   // Prefault the source before taking any lock (i915.prefault_disable is off).
-  if (!mm || (yield* fault_in_multipages_readable(mm, Number(args.data_ptr), Number(args.size)))) {
+  if (!mm) return -ERRNO.EFAULT;
+  const data_ptr = Number(args.data_ptr);
+  const len = Number(args.size);
+  if (!user_pages_readable(mm, data_ptr, len) && (yield* fault_in_multipages_readable(mm, data_ptr, len))) {
     return -ERRNO.EFAULT;
   }
   const obj = yield* i915_gem_object_lookup_locked(dev, file, args.handle);
@@ -278,7 +277,9 @@ export function* i915_gem_pwrite_ioctl(dev: DrmDevice, data: Uint8Array, file: D
  * shmem object, and it holds a reference on the real file until the last mapping goes. With a
  * shmem ->mmap in place the real file is mapped directly (see shmem_file_for_mmap).
  */
-const aliasOf = new WeakMap<File, File>();
+const ALIAS_OF = Symbol('shmem mmap alias of');
+/** An alias file carries the real file as a symbol-keyed property (a WeakMap would keep it alive). */
+type AliasFile = File & { [ALIAS_OF]?: File | undefined };
 const shmem_mmap_alias_fops: FileOperations = {
   name: 'shmem',
   *mmap(_file: File, vma: VmAreaStruct): KGen<number> {
@@ -286,8 +287,9 @@ const shmem_mmap_alias_fops: FileOperations = {
     return 0;
   },
   *release(file: File): KGen {
-    const target = aliasOf.get(file);
-    aliasOf.delete(file);
+    const alias = file as AliasFile;
+    const target = alias[ALIAS_OF];
+    alias[ALIAS_OF] = undefined;
     if (target) yield* fput(target);
   },
 };
@@ -297,7 +299,7 @@ function shmem_file_for_mmap(filp: File): File {
   if (filp.f_op.mmap) return get_file(filp);
   const alias = new File(shmem_mmap_alias_fops, filp.f_flags, filp.path, filp.sched);
   alias.private_data = filp.private_data;
-  aliasOf.set(alias, get_file(filp));
+  (alias as AliasFile)[ALIAS_OF] = get_file(filp);
   return alias;
 }
 

@@ -1,6 +1,6 @@
 import { DrmGemObject } from '../drm/drm_gem.js';
 import { DrmMmNode } from '../drm/drm_mm.js';
-import type { KGen } from '../sched/task.js';
+import type { KGen, Point } from '../sched/task.js';
 import { I915_CACHING_CACHED, I915_MADV_WILLNEED, I915_TILING_NONE } from '../uapi/i915_drm.js';
 import type { IntelRing } from './intel_ringbuffer.js';
 
@@ -109,4 +109,24 @@ export function i915_gem_obj_bound(obj: DrmI915GemObject): boolean {
 /** i915_gem_obj_offset(). */
 export function i915_gem_obj_offset(obj: DrmI915GemObject): number {
   return obj.vma?.bound ? obj.vma.start : -1;
+}
+
+/**
+ * A scheduling point on an object (binding, page acquisition, pwrite): its name and GTT address
+ * are only formatted when traced (the scheduler reads them right after the yield).
+ */
+export class ObjectPoint implements Point {
+  constructor(
+    readonly op: string,
+    private readonly obj: DrmGemObject,
+    /** The GTT address shown as the detail, or -1 for none. */
+    private readonly at: number,
+    readonly cost: number | undefined,
+  ) {}
+  get resource(): string {
+    return this.obj.toString();
+  }
+  get detail(): string | undefined {
+    return this.at < 0 ? undefined : `0x${this.at.toString(16)}`;
+  }
 }

@@ -25,6 +25,7 @@ import { get_task_mm, mmdrop, mmget_not_zero, mmgrab, mmput } from '../mm/mm.js'
 import type { MmStruct } from '../mm/mm_types.js';
 import { MmuNotifier, __mmu_notifier_register, mmu_notifier_unregister } from '../mm/mmu_notifier.js';
 import { access_ok } from '../mm/uaccess.js';
+import { finished } from '../sched/scheduler.js';
 import { Spinlock } from '../sched/spinlock.js';
 import type { KGen } from '../sched/task.js';
 import { WaitQueue, wait_event } from '../sched/waitqueue.js';
@@ -39,7 +40,7 @@ import {
   list_move,
 } from './i915_gem.js';
 import { i915_vma_unbind } from './i915_gem_gtt.js';
-import { DrmI915GemObject, type I915GemObjectOps } from './i915_gem_object.js';
+import { DrmI915GemObject, type I915GemObjectOps, ObjectPoint } from './i915_gem_object.js';
 import { i915_seqno_passed } from './intel_ringbuffer.js';
 
 /** 3.16: at most this many get-pages workers per object (a 4-bit field). */
@@ -265,34 +266,22 @@ function to_userptr(obj: DrmI915GemObject): DrmI915UserptrObject {
 }
 
 /** Model bookkeeping: i915_mmu_object allocations not yet freed (leak check at unload). */
-const liveMmuObjects = new WeakMap<DrmI915Private, Set<I915MmuObject>>();
 function live(dp: DrmI915Private): Set<I915MmuObject> {
-  let s = liveMmuObjects.get(dp);
-  if (!s) {
-    s = new Set();
-    liveMmuObjects.set(dp, s);
-  }
-  return s;
+  return (dp.userptr_mmu_objects ??= new Set<I915MmuObject>());
 }
 
 /** Unload check: every i915_mmu_object freed, every notifier unregistered. */
 export function i915_gem_userptr_unload_check(dp: DrmI915Private): void {
   const s = dp.k.sched;
-  const objs = liveMmuObjects.get(dp)?.size ?? 0;
+  const objs = dp.userptr_mmu_objects?.size ?? 0;
   if (objs) s.report('leak', `${objs} i915_mmu_object allocations never freed`);
-  const mns = notifiers.get(dp)?.size ?? 0;
+  const mns = dp.mmu_notifiers?.size ?? 0;
   if (mns) s.report('leak', `${mns} i915_mmu_notifier still registered at unload`);
 }
 
 /** Notifiers by mm (3.16: a 128-bucket hash in dev_priv). Protected by struct_mutex. */
-const notifiers = new WeakMap<DrmI915Private, Map<MmStruct, I915MmuNotifier>>();
 export function i915_mmu_notifiers(dp: DrmI915Private): Map<MmStruct, I915MmuNotifier> {
-  let m = notifiers.get(dp);
-  if (!m) {
-    m = new Map();
-    notifiers.set(dp, m);
-  }
-  return m;
+  return (dp.mmu_notifiers ??= new Map<MmStruct, I915MmuNotifier>());
 }
 
 // --- the notifier (§5) -----------------------------------------------------------------------------
@@ -393,12 +382,12 @@ function* i915_gem_userptr_mn_invalidate_range_start(mn: I915MmuNotifier, start:
   }
 }
 
-/** invalidate_range_end: the range may be pinned again. */
-function* i915_gem_userptr_mn_invalidate_range_end(mn: I915MmuNotifier, start: number, end: number): KGen {
+/** invalidate_range_end: the range may be pinned again. (Never sleeps: no generator of its own.) */
+function i915_gem_userptr_mn_invalidate_range_end(mn: I915MmuNotifier, start: number, end: number): KGen {
   const i = mn.invalidating.findIndex(([a, b]) => a === start && b === end);
   if (i >= 0) mn.invalidating.splice(i, 1);
   mn.wq.wake_up_all();
-  yield* [];
+  return finished();
 }
 
 /** i915_mmu_notifier_get(): find or create (mmap_sem held for write, struct_mutex held). */
@@ -522,8 +511,9 @@ function* i915_gem_userptr_init__mmu_notifier(obj: DrmI915UserptrObject, flags: 
 
 // --- pages (§4) ------------------------------------------------------------------------------------
 
-/** kfree'd sg tables that a dangling obj.pages still points at ('v18-dangling-pages'). */
-const freedTables = new WeakSet<readonly number[]>();
+/** Marks a kfree'd sg table that a dangling obj.pages still points at ('v18-dangling-pages'). */
+const FREED_TABLE = Symbol("kfree'd sg_table");
+type SgTable = number[] & { [FREED_TABLE]?: true };
 
 /**
  * st_set_pages(&obj->pages, pvec, n) in its final (v18) form: build the sg table into obj.pages,
@@ -544,8 +534,8 @@ function st_set_pages(obj: DrmI915UserptrObject, pvec: number[]): number {
   if (should_fail(dp.k, 'st_set_pages')) {
     if (bug(dp, 'v18-dangling-pages')) {
       // Before v18: kfree(*st) without *st = NULL.
-      const table: number[] = [];
-      freedTables.add(table);
+      const table: SgTable = [];
+      table[FREED_TABLE] = true;
       obj.pages = table;
       // Sanitizer (I-PAGES): obj.pages is NULL or a fully built table.
       s.report(
@@ -578,7 +568,7 @@ function* i915_gem_userptr_get_pages(o: DrmI915GemObject): KGen<number> {
   const num_pages = obj.size / PAGE_SIZE;
   const pvec: number[] = [];
   let pinned = 0;
-  yield { op: 'userptr_get_pages', resource: obj.toString() };
+  yield new ObjectPoint('userptr_get_pages', obj, -1, undefined);
   const mm = obj.userptr.mm;
   if (mm && mm === current(dp.k).mm && (bug(dp, 'fast-gup-during-invalidate') || !range_invalidating(obj))) {
     pinned = __get_user_pages_fast(mm, obj.userptr.ptr, num_pages, !obj.userptr.read_only, pvec);
@@ -733,12 +723,12 @@ function* __i915_gem_userptr_get_pages_worker(work: GetPagesWork): KGen {
   // pvec entries beyond `pinned` were never taken.
 }
 
-/** i915_gem_userptr_put_pages() (§4.6). */
-function* i915_gem_userptr_put_pages(o: DrmI915GemObject): KGen {
+/** i915_gem_userptr_put_pages() (§4.6). Never sleeps: no generator of its own. */
+function i915_gem_userptr_put_pages(o: DrmI915GemObject): KGen {
   const obj = to_userptr(o);
   const dp = to_i915(obj.dev);
   if (obj.userptr.work !== null) dp.k.sched.BUG(`userptr put_pages of ${obj.toString()} with work pending`);
-  if (obj.pages && freedTables.has(obj.pages)) {
+  if (obj.pages && (obj.pages as SgTable)[FREED_TABLE]) {
     // Sanitizer: the table a failed st_set_pages freed ('v18-dangling-pages'); walking it finds
     // nothing (nents 0), sg_free_table() + kfree() free it a second time.
     dp.k.sched.report(
@@ -749,7 +739,7 @@ function* i915_gem_userptr_put_pages(o: DrmI915GemObject): KGen {
   if (obj.madv !== uapi.I915_MADV_WILLNEED) obj.dirty = false;
   release_user_pages(dp.k.ram, obj.pages ?? [], obj.dirty);
   obj.dirty = false;
-  yield* [];
+  return finished();
 }
 
 /** i915_gem_userptr_release(): leave the tree, then drop the mm (deferred unless as merged). */
@@ -815,6 +805,10 @@ export const i915_gem_userptr_ops: I915GemObjectOps = {
 
 // --- the ioctl (§2.1) ------------------------------------------------------------------------------
 
+/** The ioctl's __u64 bounds, converted once. */
+const PAGE_MASK_U64 = BigInt(PAGE_SIZE - 1);
+const MAX_SAFE_U64 = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** DRM_IOCTL_I915_GEM_USERPTR, with 3.16's checks in 3.16's order. */
 export function* i915_gem_userptr_ioctl(dev: DrmDevice, data: Uint8Array, file: DrmFile): KGen<number> {
   const dp = to_i915(dev);
@@ -822,10 +816,10 @@ export function* i915_gem_userptr_ioctl(dev: DrmDevice, data: Uint8Array, file: 
   const ptr = args.user_ptr;
   const size = args.user_size;
   if (args.flags & ~(uapi.I915_USERPTR_READ_ONLY | uapi.I915_USERPTR_UNSYNCHRONIZED)) return -ERRNO.EINVAL;
-  if ((ptr | size) & BigInt(PAGE_SIZE - 1)) return -ERRNO.EINVAL;
+  if ((ptr | size) & PAGE_MASK_U64) return -ERRNO.EINVAL;
   if (size === 0n && !bug(dp, 'zero-size')) return -ERRNO.EINVAL;
   if (size > BigInt(dp.gtt_total)) return -ERRNO.E2BIG;
-  if (ptr > BigInt(Number.MAX_SAFE_INTEGER) || !access_ok(Number(ptr), Number(size))) return -ERRNO.EFAULT;
+  if (ptr > MAX_SAFE_U64 || !access_ok(Number(ptr), Number(size))) return -ERRNO.EFAULT;
   if (args.flags & uapi.I915_USERPTR_READ_ONLY) return -ERRNO.ENODEV;
   const obj = new DrmI915UserptrObject();
   drm_gem_private_object_init(dev, obj, Number(size));

@@ -1,6 +1,6 @@
 import { ERRNO } from '../base/errno.js';
 import { PAGE_SIZE, hex } from '../base/page.js';
-import type { KGen } from '../sched/task.js';
+import type { KGen, Point } from '../sched/task.js';
 import {
   FAULT_FLAG_WRITE,
   type MmStruct,
@@ -151,7 +151,7 @@ export function zap_ptes(mm: MmStruct, start: number, end: number, vma?: VmAreaS
  */
 export function* unmap_vmas(mm: MmStruct, vmas: readonly VmAreaStruct[], start: number, end: number): KGen {
   yield* mmu_notifier_invalidate_range_start(mm, start, end);
-  yield { op: 'zap_pte_range', resource: mm.page_table_lock.name, detail: `[${hex(start)}, ${hex(end)})` };
+  yield new ZapPoint(mm.page_table_lock.name, start, end);
   for (const vma of vmas) zap_ptes(mm, Math.max(start, vma.start), Math.min(end, vma.end), vma);
   yield* mmu_notifier_invalidate_range_end(mm, start, end);
 }
@@ -165,7 +165,7 @@ export function* zap_page_range(vma: VmAreaStruct, start: number, size: number):
   const mm = vma.vm_mm;
   const end = start + size;
   yield* mmu_notifier_invalidate_range_start(mm, start, end);
-  yield { op: 'zap_pte_range', resource: mm.page_table_lock.name, detail: `[${hex(start)}, ${hex(end)})` };
+  yield new ZapPoint(mm.page_table_lock.name, start, end);
   zap_ptes(mm, start, end, vma);
   yield* mmu_notifier_invalidate_range_end(mm, start, end);
 }
@@ -195,7 +195,7 @@ export function access_allowed(vma: VmAreaStruct, write: boolean): boolean {
 export function* handle_mm_fault(mm: MmStruct, vma: VmAreaStruct, addr: number, flags: number): KGen<number> {
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   const page = addr - (addr % PAGE_SIZE);
-  yield { op: 'handle_mm_fault', resource: `${hex(page)}${write ? ' W' : ''}` };
+  yield new FaultPoint(page, write);
   if (!mm.checkAlive('handle_mm_fault')) return VM_FAULT_SIGSEGV;
   const vpn = page / PAGE_SIZE;
   const pte = mm.pgd.get(vpn);
@@ -341,4 +341,29 @@ export function* user_page(mm: MmStruct, addr: number, write: boolean): KGen<num
     if (r) return -r;
   }
   return -VM_FAULT_SIGBUS;
+}
+
+/** The zap's scheduling point; its range is only formatted when traced. */
+class ZapPoint implements Point {
+  readonly op = 'zap_pte_range';
+  constructor(
+    readonly resource: string,
+    private readonly start: number,
+    private readonly end: number,
+  ) {}
+  get detail(): string {
+    return `[${hex(this.start)}, ${hex(this.end)})`;
+  }
+}
+
+/** A page fault's scheduling point; its address is only formatted when traced. */
+class FaultPoint implements Point {
+  readonly op = 'handle_mm_fault';
+  constructor(
+    private readonly page: number,
+    private readonly write: boolean,
+  ) {}
+  get resource(): string {
+    return `${hex(this.page)}${this.write ? ' W' : ''}`;
+  }
 }

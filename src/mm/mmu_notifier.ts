@@ -1,5 +1,6 @@
 import { hex } from '../base/page.js';
-import type { KGen } from '../sched/task.js';
+import { finished } from '../sched/scheduler.js';
+import type { KGen, Point } from '../sched/task.js';
 import type { MmStruct } from './mm_types.js';
 import { mmdrop } from './mm.js';
 
@@ -109,15 +110,16 @@ export function* mmu_notifier_release(mm: MmStruct): KGen {
 /**
  * mmu_notifier_invalidate_range_start(): every registered notifier hears about [start, end)
  * before the page tables change. Callers hold mmap_sem (or, for exit_mmap, are the last user).
+ * (Plain functions returning notify's generator: one level less on each of its steps.)
  */
-export function* mmu_notifier_invalidate_range_start(mm: MmStruct, start: number, end: number): KGen {
-  if (mm.mmu_notifiers.length === 0) return;
-  yield* notify(mm, 'invalidate_range_start', start, end);
+export function mmu_notifier_invalidate_range_start(mm: MmStruct, start: number, end: number): KGen {
+  if (mm.mmu_notifiers.length === 0) return finished();
+  return notify(mm, 'invalidate_range_start', start, end);
 }
 
-export function* mmu_notifier_invalidate_range_end(mm: MmStruct, start: number, end: number): KGen {
-  if (mm.mmu_notifiers.length === 0) return;
-  yield* notify(mm, 'invalidate_range_end', start, end);
+export function mmu_notifier_invalidate_range_end(mm: MmStruct, start: number, end: number): KGen {
+  if (mm.mmu_notifiers.length === 0) return finished();
+  return notify(mm, 'invalidate_range_end', start, end);
 }
 
 /**
@@ -135,9 +137,9 @@ export function* mmu_notifier_invalidate_page(mm: MmStruct, address: number): KG
   for (const mn of [...mm.mmu_notifiers]) {
     const cb = mn.ops.invalidate_page;
     if (!cb) continue;
-    const what = `${mn.name} ${hex(address)}`;
+    const what = s.tracing ? `${mn.name} ${hex(address)}` : '';
     s.traceBegin('invalidate_page', what);
-    yield { op: 'invalidate_page', resource: what };
+    yield new NotifierPoint('invalidate_page', mn, address, -1);
     yield* cb(mn, mm, address);
     s.traceEnd('invalidate_page', what);
   }
@@ -159,13 +161,31 @@ function* notify(
   for (const mn of [...mm.mmu_notifiers]) {
     const cb = mn.ops[op];
     if (!cb) continue;
-    const what = `${mn.name} [${hex(start)}, ${hex(end)})`;
+    const what = s.tracing ? rangeLabel(mn, start, end) : '';
     s.traceBegin(op, what);
-    yield { op, resource: what };
+    yield new NotifierPoint(op, mn, start, end);
     yield* cb(mn, mm, start, end);
     s.traceEnd(op, what);
   }
   k.notifierSrcu.srcu_read_unlock(idx);
   const phase = op === 'invalidate_range_start' ? 'start' : 'end';
   for (const o of k.invalidateObservers) o(phase, mm, start, end);
+}
+
+function rangeLabel(mn: MmuNotifier, start: number, end: number): string {
+  return `${mn.name} [${hex(start)}, ${hex(end)})`;
+}
+
+/** A notifier call as a scheduling point; its label is only formatted when traced. */
+class NotifierPoint implements Point {
+  constructor(
+    readonly op: string,
+    private readonly mn: MmuNotifier,
+    private readonly start: number,
+    /** -1: a page (invalidate_page), not a range. */
+    private readonly end: number,
+  ) {}
+  get resource(): string {
+    return this.end < 0 ? `${this.mn.name} ${hex(this.start)}` : rangeLabel(this.mn, this.start, this.end);
+  }
 }

@@ -1,5 +1,6 @@
 import { ERRNO } from '../base/errno.js';
 import { PAGE_SIZE } from '../base/page.js';
+import { returns } from '../sched/scheduler.js';
 import type { KGen } from '../sched/task.js';
 import { do_page_fault, pte_allows } from './memory.js';
 import { type MmStruct, TASK_SIZE, VM_FAULT_SIGBUS, pte_pfn } from './mm_types.js';
@@ -22,7 +23,8 @@ function* walk_user(
   len: number,
   write: boolean,
   fn: (frame: Uint8Array, done: number) => void,
-  fault: { code: number; addr: number } = { code: 0, addr: 0 },
+  /** Where the last fault is reported (user_access); the copy routines pass none. */
+  fault: { code: number; addr: number } | null = null,
 ): KGen<number> {
   const ram = mm.k.ram;
   let done = 0;
@@ -33,7 +35,7 @@ function* walk_user(
     let pfn = -1;
     for (let tries = 0; pfn < 0; tries++) {
       if (mm.freed) return len - done;
-      fault.addr = a;
+      if (fault) fault.addr = a;
       // The MMU: a usable PTE is used whatever the VMA says now (see pte_allows).
       const pte = mm.pgd.get(Math.floor(a / PAGE_SIZE));
       if (pte_allows(pte, write)) {
@@ -41,17 +43,17 @@ function* walk_user(
         break;
       }
       if (tries > 10_000) {
-        fault.code = VM_FAULT_SIGBUS;
+        if (fault) fault.code = VM_FAULT_SIGBUS;
         return len - done;
       }
       // The page fault: mmap_sem, VMA and permission checks, handle_mm_fault.
       const r = yield* do_page_fault(mm, a, write);
       if (r !== 0) {
-        fault.code = r;
+        if (fault) fault.code = r;
         return len - done;
       }
     }
-    fault.code = 0;
+    if (fault) fault.code = 0;
     // Coalesce: following pages whose usable PTEs map the next frames of the same RAM chunk
     // are handed over as one run (one TypedArray.set instead of one per page).
     let run = 1;
@@ -70,6 +72,15 @@ function* walk_user(
   return 0;
 }
 
+/** dst[d..d+n) = src[s..s+n): a loop for the few bytes of an ioctl struct (set() costs more there). */
+function copy_bytes(dst: Uint8Array, d: number, src: Uint8Array, s: number, n: number): void {
+  if (n > 64) {
+    dst.set(s === 0 && n === src.length ? src : src.subarray(s, s + n), d);
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[d + i] = src[s + i]!;
+}
+
 /** copy_from_user(): returns the number of bytes not copied; the uncopied tail is zeroed. */
 export function* copy_from_user(mm: MmStruct, dst: Uint8Array, src: number): KGen<number> {
   const len = dst.length;
@@ -77,23 +88,23 @@ export function* copy_from_user(mm: MmStruct, dst: Uint8Array, src: number): KGe
     dst.fill(0);
     return len;
   }
-  const left = yield* walk_user(mm, src, len, false, (frame, done) => dst.set(frame, done));
+  const left = yield* walk_user(mm, src, len, false, (frame, done) =>
+    copy_bytes(dst, done, frame, 0, frame.length),
+  );
   if (left) dst.fill(0, len - left);
   return left;
 }
 
 /** copy_to_user(): returns the number of bytes not copied. */
-export function* copy_to_user(mm: MmStruct, dst: number, src: Uint8Array): KGen<number> {
-  if (!access_ok(dst, src.length)) return src.length;
-  return yield* walk_user(mm, dst, src.length, true, (frame, done) =>
-    frame.set(src.subarray(done, done + frame.length)),
-  );
+export function copy_to_user(mm: MmStruct, dst: number, src: Uint8Array): KGen<number> {
+  if (!access_ok(dst, src.length)) return returns(src.length);
+  return walk_user(mm, dst, src.length, true, (frame, done) => copy_bytes(frame, 0, src, done, frame.length));
 }
 
 /** clear_user(). */
-export function* clear_user(mm: MmStruct, dst: number, len: number): KGen<number> {
-  if (!access_ok(dst, len)) return len;
-  return yield* walk_user(mm, dst, len, true, (frame) => frame.fill(0));
+export function clear_user(mm: MmStruct, dst: number, len: number): KGen<number> {
+  if (!access_ok(dst, len)) return returns(len);
+  return walk_user(mm, dst, len, true, (frame) => frame.fill(0));
 }
 
 /** copy_from_user() as 0 / -EFAULT, the way most callers use it. */
@@ -123,4 +134,19 @@ export function* user_access(
   const left = yield* walk_user(mm, addr, len, write, fn, fault);
   if (!left) return null;
   return { signal: fault.code & VM_FAULT_SIGBUS ? 'SIGBUS' : 'SIGSEGV', addr: fault.addr };
+}
+
+/**
+ * Whether a load from every page of [uaddr, uaddr + size) would find a usable PTE (and the mm
+ * alive): then fault_in_multipages_readable() would neither fault nor fail, and a caller may skip
+ * it (it only loads bytes nobody keeps). False means: run it.
+ */
+export function user_pages_readable(mm: MmStruct, uaddr: number, size: number): boolean {
+  if (size === 0) return true;
+  if (mm.freed || !access_ok(uaddr, size)) return false;
+  const last = Math.floor((uaddr + size - 1) / PAGE_SIZE);
+  for (let page = Math.floor(uaddr / PAGE_SIZE); page <= last; page++) {
+    if (!pte_allows(mm.pgd.get(page), false)) return false;
+  }
+  return true;
 }

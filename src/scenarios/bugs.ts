@@ -1,8 +1,9 @@
 import type { Machine } from '../kernel/machine.js';
-import type { Process } from '../kernel/process.js';
+import type { Process, UserApi } from '../kernel/process.js';
 import { ERRNO } from '../base/errno.js';
 import { ErrnoError } from '../kernel/errors.js';
 import { type RunContext, retrying } from '../explore/index.js';
+import type { KGen } from '../sched/task.js';
 import * as uapi from '../uapi/index.js';
 import * as user from '../user/index.js';
 import {
@@ -77,11 +78,8 @@ export const BUG_SCENARIOS: BugScenario[] = [
       p.write(a, new Uint8Array(2 * PAGE));
       const h = userptr(p, fd, a, 2 * PAGE);
       fill(p, fd, h, 2);
-      p.thread('wait', (api) => gemWait(api, fd, h));
-      p.thread('munmap', function* (api) {
-        ctx.mark('unmapped-with-pages');
-        yield* api.munmap(a, 2 * PAGE);
-      });
+      p.thread('wait', (api) => waitThread(api, fd, h));
+      p.thread('munmap', (api) => markThenUnmap(ctx, api, 'unmapped-with-pages', a, 2 * PAGE));
     },
   ),
   bug(
@@ -118,10 +116,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const hb = userptr(p, fd, b, PAGE);
       fill(p, fd, hb, 1);
       const eb = fillExecbuf(p, fd, hb, 1);
-      p.thread('blit', function* (api) {
-        ctx.mark('other-object-busy');
-        yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
-      });
+      p.thread('blit', (api) => markThenExecbuf(ctx, api, fd, eb));
       p.thread('munmap', (api) => api.munmap(a, PAGE));
     },
   ),
@@ -134,12 +129,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const { p, fd } = proc(m);
       const a = p.mmap(0, PAGE, RW, ANON);
       userptr(p, fd, a, PAGE);
-      p.thread('scratch', function* (api) {
-        const o = yield* api.mmap(0, PAGE, RW, ANON);
-        yield* api.write(o, new Uint8Array([1]));
-        ctx.mark('unrelated-munmap');
-        yield* api.munmap(o, PAGE);
-      });
+      p.thread('scratch', (api) => scratchMapping(ctx, api));
     },
   ),
   bug(
@@ -152,13 +142,8 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const a = p.mmap(0, 2 * PAGE, RW, ANON);
       const h = userptr(p, fd, a, 2 * PAGE);
       const eb = fillExecbuf(p, fd, h, 2);
-      p.thread('blit', function* (api) {
-        yield* submitAndWait(ctx, api, fd, eb, h);
-      });
-      p.thread('munmap', function* (api) {
-        ctx.mark('slow-path-and-munmap');
-        yield* api.munmap(a, 2 * PAGE);
-      });
+      p.thread('blit', (api) => submitThread(ctx, api, fd, eb, h));
+      p.thread('munmap', (api) => markThenUnmap(ctx, api, 'slow-path-and-munmap', a, 2 * PAGE));
     },
   ),
   bug(
@@ -173,10 +158,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const child = p.fork();
       const eb = fillExecbuf(child, fd, h, 1);
       p.exit();
-      child.thread('blit', function* (api) {
-        ctx.mark('child-after-exit');
-        yield* submitAndWait(ctx, api, fd, eb, h);
-      });
+      child.thread('blit', (api) => markThenSubmit(ctx, api, 'child-after-exit', fd, eb, h));
     },
   ),
   bug(
@@ -191,11 +173,8 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const b = p2.mmap(0, PAGE, RW, ANON);
       const x = userptr(p1, fd1, a, PAGE);
       userptr(p2, fd2, b, PAGE);
-      p1.thread('close', (api) => gemClose(api, fd1, x));
-      p2.thread('munmap', function* (api) {
-        ctx.mark('close-and-munmap');
-        yield* api.munmap(b, PAGE);
-      });
+      p1.thread('close', (api) => closeThread(api, fd1, x));
+      p2.thread('munmap', (api) => markThenUnmap(ctx, api, 'close-and-munmap', b, PAGE));
     },
   ),
   bug(
@@ -209,13 +188,8 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const h = userptr(p, fd, a, 2 * PAGE);
       const eb = fillExecbuf(p, fd, h, 2);
       const results: number[] = [];
-      p.thread('execbuf', function* (api) {
-        yield* submitAndWait(ctx, api, fd, eb, h, results);
-      });
-      p.thread('munmap', function* (api) {
-        yield* api.munmap(a, 2 * PAGE);
-        if (results.length > 0 && results.at(-1) === EAGAIN) ctx.mark('munmap-while-worker-queued');
-      });
+      p.thread('execbuf', (api) => submitThread(ctx, api, fd, eb, h, results));
+      p.thread('munmap', (api) => unmapThenCheckWorker(ctx, api, a, 2 * PAGE, results));
     },
   ),
   bug(
@@ -229,24 +203,9 @@ export const BUG_SCENARIOS: BugScenario[] = [
       p.write(a, new Uint8Array(PAGE));
       const x = userptr(p, fd, a, PAGE);
       const eb = fillExecbuf(p, fd, x, 1);
-      let closed = false;
-      p.thread('first', function* (api) {
-        yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
-        yield* gemClose(api, fd, x);
-        closed = true;
-      });
-      p.thread('again', function* (api) {
-        // Waits, as a program polling its own memory would, until the blit landed and X was
-        // closed: only then is an -EINVAL spurious (before, X is legitimately in the way).
-        for (;;) {
-          const got = yield* api.read(a, 1);
-          if (closed && got instanceof Uint8Array && got[0] === 0x5a) break;
-          yield* ctx.sched_yield('poll');
-        }
-        ctx.mark('created-after-close');
-        const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: PAGE, flags: 0 });
-        yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
-      });
+      const state = { closed: false };
+      p.thread('first', (api) => blitThenClose(ctx, api, fd, eb, x, state));
+      p.thread('again', (api) => createAfterClose(ctx, api, fd, a, state));
     },
   ),
   bug(
@@ -259,11 +218,8 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const a = p.mmap(0, PAGE, RW, ANON);
       p.write(a, new Uint8Array(PAGE));
       const x = userptr(p, fd, a, PAGE);
-      p.thread('close', (api) => gemClose(api, fd, x));
-      p.thread('munmap', function* (api) {
-        ctx.mark('close-and-munmap');
-        yield* api.munmap(a, PAGE);
-      });
+      p.thread('close', (api) => closeThread(api, fd, x));
+      p.thread('munmap', (api) => markThenUnmap(ctx, api, 'close-and-munmap', a, PAGE));
     },
   ),
   bug(
@@ -275,14 +231,8 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const { p, fd } = proc(m);
       const a = p.mmap(0, PAGE, RW, ANON);
       const c = p.mmap(0, PAGE, RW, ANON);
-      p.thread('create', function* (api) {
-        const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: PAGE, flags: 0 });
-        yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
-      });
-      p.thread('munmap', function* (api) {
-        ctx.mark('create-and-munmap');
-        yield* api.munmap(c, PAGE);
-      });
+      p.thread('create', (api) => createUserptr(api, fd, a, PAGE));
+      p.thread('munmap', (api) => markThenUnmap(ctx, api, 'create-and-munmap', c, PAGE));
     },
   ),
   bug(
@@ -297,11 +247,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const c = p.fork();
       const eb = fillExecbuf(c, fd, x, 1);
       const results: number[] = [];
-      c.thread('execbuf', function* (api) {
-        const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2', results);
-        if (results.filter((v) => v === EAGAIN).length >= 2) ctx.mark('two-workers');
-        if (r === 0) yield* gemWait(api, fd, x);
-      });
+      c.thread('execbuf', (api) => execbufCountingWorkers(ctx, api, fd, eb, x, results));
       p.thread('madvise', (api) => api.madvise(a, PAGE, uapi.MADV_DONTNEED));
     },
   ),
@@ -316,17 +262,9 @@ export const BUG_SCENARIOS: BugScenario[] = [
       p.write(a, new Uint8Array(PAGE));
       const x = userptr(p, fd, a, PAGE);
       const eb = fillExecbuf(p, fd, x, 1);
-      let unmapping = false;
-      p.thread('execbuf', function* (api) {
-        const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
-        if (unmapping) ctx.mark('blit-during-munmap');
-        if (r === 0) yield* gemWait(api, fd, x);
-      });
-      p.thread('munmap', function* (api) {
-        unmapping = true;
-        yield* api.munmap(a, PAGE);
-        unmapping = false;
-      });
+      const state = { unmapping: false };
+      p.thread('execbuf', (api) => execbufDuringUnmap(ctx, api, fd, eb, x, state));
+      p.thread('munmap', (api) => unmapFlagged(api, a, PAGE, state));
     },
   ),
   bug(
@@ -337,11 +275,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
     (m, ctx) => {
       const { p, fd } = proc(m);
       const a = p.mmap(0, PAGE, RW, ANON);
-      p.thread('create', function* (api) {
-        ctx.mark('asked');
-        const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: 0, flags: 0 });
-        yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
-      });
+      p.thread('create', (api) => markThenCreate(ctx, api, 'asked', fd, a, 0));
     },
   ),
   bug(
@@ -353,12 +287,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const { p, fd } = proc(m);
       for (const t of ['a', 'b']) {
         const a = p.mmap(0, PAGE, RW, ANON);
-        p.thread(t, function* (api) {
-          const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: PAGE, flags: 0 });
-          if ((yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b)) !== 0) return;
-          yield* gemClose(api, fd, uapi.drm_i915_gem_userptr.decode(b).handle);
-          ctx.mark('closed');
-        });
+        p.thread(t, (api) => createThenClose(ctx, api, fd, a));
       }
     },
   ),
@@ -393,25 +322,9 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const eb = fillExecbuf(p, fd, x, 1);
       // Each round is one more chance at the window between invalidate_range_start and the zap.
       const ROUNDS = 2;
-      let dropping = false;
-      p.thread('execbuf', function* (api) {
-        for (let i = 0; i < ROUNDS; i++) {
-          const r = yield* retrying(ctx, 'execbuffer2', function* () {
-            const r = yield* api.ioctl(fd, EB, eb);
-            if (r === EAGAIN && dropping) ctx.mark('worker-queued-during-madvise');
-            return r;
-          });
-          if (r === 0) yield* gemWait(api, fd, x);
-        }
-      });
-      p.thread('madvise', function* (api) {
-        for (let i = 0; i < ROUNDS; i++) {
-          dropping = true;
-          yield* api.madvise(a, PAGE, uapi.MADV_DONTNEED);
-          dropping = false;
-          yield* api.write(a, new Uint8Array([i + 1]));
-        }
-      });
+      const state = { dropping: false };
+      p.thread('execbuf', (api) => execbufRounds(ctx, api, fd, eb, x, ROUNDS, state));
+      p.thread('madvise', (api) => dropRounds(api, a, ROUNDS, state));
     },
   ),
   bug(
@@ -426,15 +339,12 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const y = user.gem_create(p, fd, PAGE);
       const eb1 = unbindableExecbuf(p, fd, y, x);
       const eb2 = unbindableExecbuf(p, fd, y, x);
-      let done = 0;
+      const state = { done: 0 };
       for (const [t, eb] of [
         ['first', eb1],
         ['second', eb2],
       ] as const) {
-        p.thread(t, function* (api) {
-          yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
-          if (++done === 2) ctx.mark('both-submitted');
-        });
+        p.thread(t, (api) => execbufThenCount(ctx, api, fd, eb, state));
       }
     },
   ),
@@ -449,14 +359,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
       p.write(a, new Uint8Array(PAGE));
       const x = userptr(p, fd, a, PAGE);
       const eb = fillExecbuf(p, fd, x, 1);
-      p.thread('execbuf', function* (api) {
-        for (let i = 0; i < 2; i++) {
-          const r = yield* api.ioctl(fd, EB, eb);
-          if (r === -ERRNO.ENOMEM) ctx.mark('set-pages-failed');
-        }
-        yield* gemWait(api, fd, x);
-        yield* gemClose(api, fd, x);
-      });
+      p.thread('execbuf', (api) => execbufTwiceWaitClose(ctx, api, fd, eb, x));
     },
     { faults: ['st_set_pages'] },
   ),
@@ -472,10 +375,9 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const a = p.mmap(0, len, RW, ANON);
       p.write(a, new Uint8Array(len));
       const shown = scanoutUserptr(p, fd, userptr(p, fd, a, len));
-      p.thread('munmap', function* (api) {
-        if (shown) ctx.mark('unmapped-while-scanned-out');
-        yield* api.munmap(a, len);
-      });
+      p.thread('munmap', (api) =>
+        markThenUnmap(ctx, api, shown ? 'unmapped-while-scanned-out' : null, a, len),
+      );
     },
   ),
 ];
@@ -542,4 +444,233 @@ function scanoutUserptr(p: Process, fd: number, handle: number): boolean {
   p.drmIoctl(fd, uapi.DRM_IOCTL_MODE_SETCRTC, crtc);
   p.munmap(mem, PAGE);
   return true;
+}
+
+// --- thread bodies --------------------------------------------------------------------------------
+// Module-level generators, not closures: V8 gives every fresh generator closure it runs a map of
+// its own that keeps the closure (and so the whole machine) alive until the next full GC (see
+// test/perf-hygiene.test.ts). Shared flags live in small state objects passed along.
+
+/** GEM_WAIT on `h`. */
+function* waitThread(api: UserApi, fd: number, h: number): KGen<number> {
+  return yield* gemWait(api, fd, h);
+}
+
+/** GEM_CLOSE of `h`. */
+function* closeThread(api: UserApi, fd: number, h: number): KGen<number> {
+  return yield* gemClose(api, fd, h);
+}
+
+/** Marks `goal` (if any), then unmaps [a, a + len). */
+function* markThenUnmap(ctx: RunContext, api: UserApi, goal: string | null, a: number, len: number): KGen {
+  if (goal !== null) ctx.mark(goal);
+  yield* api.munmap(a, len);
+}
+
+/** v4: marks the other object busy, then blits into it. */
+function* markThenExecbuf(ctx: RunContext, api: UserApi, fd: number, eb: Uint8Array): KGen {
+  ctx.mark('other-object-busy');
+  yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
+}
+
+/** v14: maps, touches and unmaps memory no object covers. */
+function* scratchMapping(ctx: RunContext, api: UserApi): KGen {
+  const o = yield* api.mmap(0, PAGE, RW, ANON);
+  yield* api.write(o, new Uint8Array([1]));
+  ctx.mark('unrelated-munmap');
+  yield* api.munmap(o, PAGE);
+}
+
+/** submitAndWait as a thread body. */
+function* submitThread(
+  ctx: RunContext,
+  api: UserApi,
+  fd: number,
+  eb: Uint8Array,
+  h: number,
+  results?: number[],
+): KGen {
+  yield* submitAndWait(ctx, api, fd, eb, h, results);
+}
+
+/** Marks `goal`, then submitAndWait. */
+function* markThenSubmit(
+  ctx: RunContext,
+  api: UserApi,
+  goal: string,
+  fd: number,
+  eb: Uint8Array,
+  h: number,
+): KGen {
+  ctx.mark(goal);
+  yield* submitAndWait(ctx, api, fd, eb, h);
+}
+
+/** v16: unmaps, then notes whether the last execbuffer was waiting for a worker. */
+function* unmapThenCheckWorker(
+  ctx: RunContext,
+  api: UserApi,
+  a: number,
+  len: number,
+  results: number[],
+): KGen {
+  yield* api.munmap(a, len);
+  if (results.length > 0 && results.at(-1) === EAGAIN) ctx.mark('munmap-while-worker-queued');
+}
+
+/** v17's first thread: blit into X, close it, say so. */
+function* blitThenClose(
+  ctx: RunContext,
+  api: UserApi,
+  fd: number,
+  eb: Uint8Array,
+  x: number,
+  state: { closed: boolean },
+): KGen {
+  yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
+  yield* gemClose(api, fd, x);
+  state.closed = true;
+}
+
+/** v17's second thread: once the blit landed and X is closed, a new object on the same range. */
+function* createAfterClose(
+  ctx: RunContext,
+  api: UserApi,
+  fd: number,
+  a: number,
+  state: { closed: boolean },
+): KGen {
+  // Waits, as a program polling its own memory would, until the blit landed and X was
+  // closed: only then is an -EINVAL spurious (before, X is legitimately in the way).
+  for (;;) {
+    const got = yield* api.read(a, 1);
+    if (state.closed && got instanceof Uint8Array && got[0] === 0x5a) break;
+    yield* ctx.sched_yield('poll');
+  }
+  ctx.mark('created-after-close');
+  const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: PAGE, flags: 0 });
+  yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
+}
+
+/** USERPTR of [a, a + size). */
+function* createUserptr(api: UserApi, fd: number, a: number, size: number): KGen {
+  const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: size, flags: 0 });
+  yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
+}
+
+/** Marks `goal`, then USERPTR of [a, a + size). */
+function* markThenCreate(
+  ctx: RunContext,
+  api: UserApi,
+  goal: string,
+  fd: number,
+  a: number,
+  size: number,
+): KGen {
+  ctx.mark(goal);
+  yield* createUserptr(api, fd, a, size);
+}
+
+/** token-clobber's child: blit (noting every attempt), then wait when accepted. */
+function* execbufCountingWorkers(
+  ctx: RunContext,
+  api: UserApi,
+  fd: number,
+  eb: Uint8Array,
+  x: number,
+  results: number[],
+): KGen {
+  const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2', results);
+  if (results.filter((v) => v === EAGAIN).length >= 2) ctx.mark('two-workers');
+  if (r === 0) yield* gemWait(api, fd, x);
+}
+
+/** fast-gup-during-invalidate's blitter. */
+function* execbufDuringUnmap(
+  ctx: RunContext,
+  api: UserApi,
+  fd: number,
+  eb: Uint8Array,
+  x: number,
+  state: { unmapping: boolean },
+): KGen {
+  const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
+  if (state.unmapping) ctx.mark('blit-during-munmap');
+  if (r === 0) yield* gemWait(api, fd, x);
+}
+
+/** fast-gup-during-invalidate's unmapper: the flag is up while munmap runs. */
+function* unmapFlagged(api: UserApi, a: number, len: number, state: { unmapping: boolean }): KGen {
+  state.unmapping = true;
+  yield* api.munmap(a, len);
+  state.unmapping = false;
+}
+
+/** mmu-object-leak's threads: create an object on [a, a + PAGE) and close it. */
+function* createThenClose(ctx: RunContext, api: UserApi, fd: number, a: number): KGen {
+  const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: a, user_size: PAGE, flags: 0 });
+  if ((yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b)) !== 0) return;
+  yield* gemClose(api, fd, uapi.drm_i915_gem_userptr.decode(b).handle);
+  ctx.mark('closed');
+}
+
+/** worker-gup-during-invalidate: one execbuffer attempt, noting a worker queued during the drop. */
+function* execbufNotingDrop(
+  ctx: RunContext,
+  api: UserApi,
+  fd: number,
+  eb: Uint8Array,
+  state: { dropping: boolean },
+): KGen<number> {
+  const r = yield* api.ioctl(fd, EB, eb);
+  if (r === EAGAIN && state.dropping) ctx.mark('worker-queued-during-madvise');
+  return r;
+}
+
+/** worker-gup-during-invalidate's blitter: `rounds` blits, each waited for when accepted. */
+function* execbufRounds(
+  ctx: RunContext,
+  api: UserApi,
+  fd: number,
+  eb: Uint8Array,
+  x: number,
+  rounds: number,
+  state: { dropping: boolean },
+): KGen {
+  for (let i = 0; i < rounds; i++) {
+    const r = yield* retrying(ctx, 'execbuffer2', () => execbufNotingDrop(ctx, api, fd, eb, state));
+    if (r === 0) yield* gemWait(api, fd, x);
+  }
+}
+
+/** worker-gup-during-invalidate's dropper: MADV_DONTNEED, then a touch, `rounds` times. */
+function* dropRounds(api: UserApi, a: number, rounds: number, state: { dropping: boolean }): KGen {
+  for (let i = 0; i < rounds; i++) {
+    state.dropping = true;
+    yield* api.madvise(a, PAGE, uapi.MADV_DONTNEED);
+    state.dropping = false;
+    yield* api.write(a, new Uint8Array([i + 1]));
+  }
+}
+
+/** v6-no-recheck's submitters: the second to finish marks the goal. */
+function* execbufThenCount(
+  ctx: RunContext,
+  api: UserApi,
+  fd: number,
+  eb: Uint8Array,
+  state: { done: number },
+): KGen {
+  yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2');
+  if (++state.done === 2) ctx.mark('both-submitted');
+}
+
+/** v18-dangling-pages: two blits (st_set_pages may fail), then wait and close. */
+function* execbufTwiceWaitClose(ctx: RunContext, api: UserApi, fd: number, eb: Uint8Array, x: number): KGen {
+  for (let i = 0; i < 2; i++) {
+    const r = yield* api.ioctl(fd, EB, eb);
+    if (r === -ERRNO.ENOMEM) ctx.mark('set-pages-failed');
+  }
+  yield* gemWait(api, fd, x);
+  yield* gemClose(api, fd, x);
 }

@@ -125,14 +125,15 @@ function* ioctlRecorded(
   return r;
 }
 
-export function* gemClose(api: UserApi, fd: number, handle: number): KGen<number> {
-  return yield* api.ioctl(fd, uapi.DRM_IOCTL_GEM_CLOSE, uapi.drm_gem_close.encode({ handle }));
+/** GEM_CLOSE in a thread. (Like ioctlRetry, a plain function: the ioctl's generator is returned.) */
+export function gemClose(api: UserApi, fd: number, handle: number): KGen<number> {
+  return api.ioctl(fd, uapi.DRM_IOCTL_GEM_CLOSE, uapi.drm_gem_close.encode({ handle }));
 }
 
 /** GEM_WAIT in a thread (forever). */
-export function* gemWait(api: UserApi, fd: number, handle: number): KGen<number> {
+export function gemWait(api: UserApi, fd: number, handle: number): KGen<number> {
   const b = uapi.drm_i915_gem_wait.encode({ bo_handle: handle, flags: 0, timeout_ns: -1n });
-  return yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_WAIT, b);
+  return api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_WAIT, b);
 }
 
 /**

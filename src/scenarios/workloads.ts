@@ -39,7 +39,7 @@ export const THREE_TASK: Scenario = {
     const { p: p1, fd: fd1 } = proc(m);
     const { p: p2, fd: fd2 } = proc(m);
     const a = p1.mmap(0, PAGE, RW, ANON);
-    p1.write(a, new Uint8Array(PAGE));
+    p1.write(a, ZERO_PAGE);
     const h1 = userptr(p1, fd1, a, PAGE);
     const eb1 = fillExecbuf(p1, fd1, h1, 1, 0x11111111);
     const b = p2.mmap(0, PAGE, RW, ANON);
@@ -51,6 +51,9 @@ export const THREE_TASK: Scenario = {
     p2.thread('use', (api) => use(ctx, api, fd2, eb2, h2));
   },
 };
+
+/** A page of zeros to store (only read: write(2) copies it). */
+const ZERO_PAGE = new Uint8Array(PAGE);
 
 /** THREE_TASK's first thread: blit, wait and mark 'used' when accepted; close the object. */
 function* useThenClose(ctx: RunContext, api: UserApi, fd: number, eb: Uint8Array, h: number): KGen {

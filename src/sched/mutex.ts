@@ -1,20 +1,34 @@
 import { ERRNO } from '../base/errno.js';
 import type { AcquireOptions, Scheduler } from './scheduler.js';
-import type { KGen, Task, Waitable } from './task.js';
+import type { KGen, Point, Task, Waitable } from './task.js';
 import { WaitQueue } from './waitqueue.js';
 
 const PLAIN: AcquireOptions = {};
 const NOBODY: readonly Task[] = [];
 
+/**
+ * Acquisitions of one lock per task, indexed by task id (small integers, in creation order): no
+ * hashing, and no finished task kept alive (a machine makes a task per syscall).
+ */
+export class AcquisitionCounts {
+  private readonly byId: number[] = [];
+  get(t: Task): number | undefined {
+    return this.byId[t.id];
+  }
+  add(t: Task): void {
+    const id = t.id;
+    this.byId[id] = (this.byId[id] ?? 0) + 1;
+  }
+}
+
 /** struct mutex: one owner, sleeping waiters, lockdep-checked. */
 export class Mutex implements Waitable {
   owner: Task | null = null;
-  /**
-   * Acquisitions per task (read by sanitizers: "did this task take the lock meanwhile?"). A Map:
-   * the mutex lives no longer than the machine's tasks, and a Map is cheaper than a WeakMap.
-   */
-  readonly acquisitions = new Map<Task, number>();
+  /** Acquisitions per task (read by sanitizers: "did this task take the lock meanwhile?"). */
+  readonly acquisitions = new AcquisitionCounts();
   private readonly waiters: WaitQueue;
+  /** The scheduling point of every lock(): the same object each time (the scheduler only reads it). */
+  private readonly point: Point;
 
   constructor(
     readonly sched: Scheduler,
@@ -22,6 +36,7 @@ export class Mutex implements Waitable {
     readonly cls: string = name,
   ) {
     this.waiters = new WaitQueue(sched, name, () => this.owners(), 'mutex', this);
+    this.point = { op: 'mutex_lock', resource: name };
   }
 
   describe(): string {
@@ -36,7 +51,7 @@ export class Mutex implements Waitable {
     const t = s.cur();
     s.might_sleep();
     s.lock_acquire(this, this.cls, this.name, subclass === 0 ? PLAIN : { subclass });
-    yield { op: 'mutex_lock', resource: this.name };
+    yield this.point;
     while (this.owner) {
       if (interruptible && t.signalPending) {
         s.lock_release(this, this.name);
@@ -46,7 +61,7 @@ export class Mutex implements Waitable {
       this.waiters.leave();
     }
     this.owner = t;
-    this.acquisitions.set(t, (this.acquisitions.get(t) ?? 0) + 1);
+    this.acquisitions.add(t);
     return 0;
   }
 
@@ -66,7 +81,7 @@ export class Mutex implements Waitable {
     const t = s.cur();
     if (this.owner) return 0;
     this.owner = t;
-    this.acquisitions.set(t, (this.acquisitions.get(t) ?? 0) + 1);
+    this.acquisitions.add(t);
     s.lock_acquire(this, this.cls, this.name, { trylock: true });
     return 1;
   }

@@ -1,6 +1,10 @@
-import type { Scheduler } from './scheduler.js';
-import type { KGen, Task, Waitable } from './task.js';
+import type { AcquireOptions, Scheduler } from './scheduler.js';
+import type { KGen, Point, Task, Waitable } from './task.js';
 import { WaitQueue } from './waitqueue.js';
+
+/** lock_acquire's options of a plain down_write / down_read (shared: never written). */
+const WRITE: AcquireOptions = { read: false, subclass: 0 };
+const READ: AcquireOptions = { read: true, subclass: 0 };
 
 interface RwWaiter {
   task: Task;
@@ -19,6 +23,9 @@ export class RwSemaphore implements Waitable {
   readonly readers: Task[] = [];
   private readonly queue: RwWaiter[] = [];
   private readonly wq: WaitQueue;
+  /** The scheduling points of down_write / down_read: the same objects each time. */
+  private readonly writePoint: Point;
+  private readonly readPoint: Point;
 
   constructor(
     readonly sched: Scheduler,
@@ -26,6 +33,8 @@ export class RwSemaphore implements Waitable {
     readonly cls: string = name,
   ) {
     this.wq = new WaitQueue(sched, name, () => this.owners(), 'rwsem', this);
+    this.writePoint = { op: 'down_write', resource: name };
+    this.readPoint = { op: 'down_read', resource: name };
   }
 
   describe(): string {
@@ -39,8 +48,13 @@ export class RwSemaphore implements Waitable {
     const s = this.sched;
     const t = s.cur();
     s.might_sleep();
-    s.lock_acquire(this, this.cls, this.name, { read: !write, subclass });
-    yield { op: write ? 'down_write' : 'down_read', resource: this.name };
+    s.lock_acquire(
+      this,
+      this.cls,
+      this.name,
+      subclass === 0 ? (write ? WRITE : READ) : { read: !write, subclass },
+    );
+    yield write ? this.writePoint : this.readPoint;
     if (this.queue.length === 0 && this.canGrant(write)) {
       this.take(t, write);
       return;

@@ -40,6 +40,9 @@ export interface AcquireOptions {
   subclass?: number;
 }
 
+/** lock_acquire's default options (shared: never written). */
+const NO_OPTIONS: AcquireOptions = {};
+
 /**
  * The deterministic scheduler: runs one task step at a time, as its Chooser decides, keeps the
  * virtual clock, timers, lockdep's per-task state, deadlock detection and the findings.
@@ -59,6 +62,8 @@ export class Scheduler {
   private flowSeq = 0;
   private readonly sinks: TraceSink[] = [];
   private readonly reportedCycles = new Set<string>();
+  /** Released held-lock records, for reuse. */
+  private readonly heldPool: HeldLock[] = [];
   /** The task executing the current step; null between steps. */
   current: Task | null = null;
   step = 0;
@@ -174,8 +179,7 @@ export class Scheduler {
     this.runnableCache = null;
     t.result = result;
     t.error = error;
-    const i = this.live.indexOf(t);
-    if (i >= 0) this.live.splice(i, 1);
+    removeAt(this.live, this.live.indexOf(t));
     if (this.last === t) this.last = null;
     if (this.sinks.length > 0)
       this.emit(t, 'i', 'exit', t.name, error instanceof Error ? error.message : undefined);
@@ -335,7 +339,7 @@ export class Scheduler {
   // ---- lockdep ------------------------------------------------------------------------------
 
   /** lock_acquire(): validates against the held locks and records dependency edges. */
-  lock_acquire(lock: object, cls: string, name: string, opts: AcquireOptions = {}): void {
+  lock_acquire(lock: object, cls: string, name: string, opts: AcquireOptions = NO_OPTIONS): void {
     const t = this.current;
     if (!t) return;
     const key = opts.subclass ? `${cls}/${opts.subclass}` : cls;
@@ -363,15 +367,28 @@ export class Scheduler {
         if (r) this.report('lockdep', r.message, r.detail, false);
       }
     }
-    const held: HeldLock = {
-      lock,
-      cls: key,
-      name,
-      read: opts.read ?? false,
-      trylock: opts.trylock ?? false,
-      nodeps,
-      step: this.step,
-    };
+    // Held-lock records never leave the scheduler (reports copy their names): released ones are
+    // reused.
+    let held = this.heldPool.pop();
+    if (held === undefined) {
+      held = {
+        lock,
+        cls: key,
+        name,
+        read: opts.read ?? false,
+        trylock: opts.trylock ?? false,
+        nodeps,
+        step: this.step,
+      };
+    } else {
+      held.lock = lock;
+      held.cls = key;
+      held.name = name;
+      held.read = opts.read ?? false;
+      held.trylock = opts.trylock ?? false;
+      held.nodeps = nodeps;
+      held.step = this.step;
+    }
     t.held.push(held);
     if (this.sinks.length > 0) this.emit(t, 'B', 'lock', name, held.read ? 'read' : undefined);
   }
@@ -381,8 +398,10 @@ export class Scheduler {
     const t = this.current;
     if (!t) return;
     for (let i = t.held.length - 1; i >= 0; i--) {
-      if (t.held[i]!.lock === lock) {
-        t.held.splice(i, 1);
+      const h = t.held[i]!;
+      if (h.lock === lock) {
+        removeAt(t.held, i);
+        this.heldPool.push(h);
         if (this.sinks.length > 0) this.emit(t, 'E', 'lock', name);
         return;
       }
@@ -484,6 +503,17 @@ export class Scheduler {
   }
 }
 
+/**
+ * Removes a[i] in place (nothing for i < 0), keeping the order: splice without the array of
+ * removed elements it allocates. Locks are mostly released last-taken-first, so often a pop.
+ */
+export function removeAt(a: unknown[], i: number): void {
+  if (i < 0) return;
+  const last = a.length - 1;
+  for (let j = i; j < last; j++) a[j] = a[j + 1]!;
+  a.pop();
+}
+
 /** The point a task yields when it blocks; what it waits for is only described when traced. */
 class BlockPoint implements Point {
   readonly op = 'block';
@@ -491,6 +521,22 @@ class BlockPoint implements Point {
   get resource(): string {
     return this.w.describe();
   }
+}
+
+/**
+ * What a sleeping function written as a plain function returns when it has nothing to do: one
+ * generator, finished once and shared (`yield*` over it returns at once, adds no level, and
+ * allocates nothing).
+ */
+const FINISHED: KGen = (function* (): KGen {})();
+FINISHED.next();
+export function finished(): KGen {
+  return FINISHED;
+}
+
+/** The generator of a plain function's early return with a value (a rare path: one allocation). */
+export function* returns<T>(value: T): KGen<T> {
+  return value;
 }
 
 /** A scheduling point with nothing special about it (a preemption opportunity). */

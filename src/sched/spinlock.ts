@@ -1,5 +1,5 @@
 import type { Scheduler } from './scheduler.js';
-import type { KGen, Task, Waitable } from './task.js';
+import type { KGen, Point, Task, Waitable } from './task.js';
 import { WaitQueue } from './waitqueue.js';
 
 /**
@@ -9,6 +9,8 @@ import { WaitQueue } from './waitqueue.js';
 export class Spinlock implements Waitable {
   owner: Task | null = null;
   private readonly spinners: WaitQueue;
+  /** The scheduling point of every lock(): the same object each time (the scheduler only reads it). */
+  private readonly point: Point;
 
   constructor(
     readonly sched: Scheduler,
@@ -16,6 +18,7 @@ export class Spinlock implements Waitable {
     readonly cls: string = name,
   ) {
     this.spinners = new WaitQueue(sched, name, () => (this.owner ? [this.owner] : []), 'spinlock', this);
+    this.point = { op: 'spin_lock', resource: name };
   }
 
   describe(): string {
@@ -38,7 +41,7 @@ export class Spinlock implements Waitable {
     const s = this.sched;
     const t = s.cur();
     s.lock_acquire(this, this.cls, this.name);
-    yield { op: 'spin_lock', resource: this.name };
+    yield this.point;
     while (!this.tryAcquire(t)) {
       // Spinning is not sleeping: atomic callers may spin too.
       yield this.spinners.sleep({ spin: true });

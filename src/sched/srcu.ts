@@ -1,7 +1,10 @@
 import { Mutex } from './mutex.js';
-import type { Scheduler } from './scheduler.js';
+import type { AcquireOptions, Scheduler } from './scheduler.js';
 import type { KGen, Task } from './task.js';
 import { WaitQueue, wait_event } from './waitqueue.js';
+
+/** lock_acquire's options of a read section (shared: never written). */
+const READ_NODEPS: AcquireOptions = { read: true, nodeps: true };
 
 /**
  * struct srcu_struct: sleepable RCU. Readers enter one of two epochs; synchronize_srcu() flips
@@ -36,7 +39,7 @@ export class SrcuStruct {
     const t = s.cur();
     const i = this.idx;
     this.readers[i as 0 | 1].push(t);
-    s.lock_acquire(this, this.name, this.name, { read: true, nodeps: true });
+    s.lock_acquire(this, this.name, this.name, READ_NODEPS);
     return i;
   }
 

@@ -1,5 +1,5 @@
 import { ERRNO } from '../base/errno.js';
-import type { BlockOptions, Scheduler } from './scheduler.js';
+import { type BlockOptions, type Scheduler, removeAt } from './scheduler.js';
 import type { KGen, Point, Task, Waitable } from './task.js';
 
 /**
@@ -39,8 +39,7 @@ export class WaitQueue implements Waitable {
   /** Removes the current task after it resumed (woken, signalled or timed out). */
   leave(): void {
     const t = this.sched.cur();
-    const i = this.waiters.indexOf(t);
-    if (i >= 0) this.waiters.splice(i, 1);
+    removeAt(this.waiters, this.waiters.indexOf(t));
   }
 
   /** wake_up_all(): every sleeper becomes runnable. */

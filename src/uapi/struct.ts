@@ -391,8 +391,9 @@ function writeU32(b: Uint8Array, o: number, x: number): void {
 
 /**
  * Writes what writeScalar writes for the common values (`undefined`, in-range integers,
- * non-negative safe 64-bit values) and returns true; false leaves everything else (negative
- * 64-bit values, anything out of range or of the wrong type) to the general path.
+ * non-negative safe 64-bit values, 64-bit bigints down to -2^63) and returns true; false leaves
+ * everything else (negative 64-bit numbers, anything out of range or of the wrong type) to the
+ * general path.
  */
 function writeFast(b: Uint8Array, o: number, code: number, v: unknown): boolean {
   if (v === undefined) v = 0;
@@ -402,12 +403,21 @@ function writeFast(b: Uint8Array, o: number, code: number, v: unknown): boolean 
       if (!(v >= 0) || !Number.isSafeInteger(v)) return false;
       n = v;
     } else if (typeof v === 'bigint') {
+      if (v < 0n && v >= -TWO_63) {
+        // Two's complement, as both setBigUint64(asUintN) and setBigInt64(asIntN) store it
+        // (`timeout_ns: -1n`): the general path's DataView would move a small array off-heap.
+        const u = v + TWO_64;
+        writeU32(b, o, Number(u & 0xffffffffn));
+        writeU32(b, o + 4, Number(u >> 32n));
+        return true;
+      }
       if (v < 0n || v > MAX_SAFE) return false;
       n = Number(v);
     } else {
       return false;
     }
-    const lo = n % TWO_32;
+    // ToUint32 is n mod 2^32 for an integer below 2^53 (a float `%` would call fmod).
+    const lo = n >>> 0;
     writeU32(b, o, lo);
     writeU32(b, o + 4, (n - lo) / TWO_32);
     return true;

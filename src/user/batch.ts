@@ -166,9 +166,16 @@ export class BlitBatch {
 
   /** The batch as little-endian bytes (what gem_write uploads). */
   bytes(): Uint8Array {
-    const out = new Uint8Array(this.dwords.length * 4);
-    const dv = new DataView(out.buffer);
-    this.dwords.forEach((d, i) => dv.setUint32(i * 4, d, true));
+    // Byte by byte: a DataView would need `out.buffer`, which moves a small array off V8's heap.
+    const dw = this.dwords;
+    const out = new Uint8Array(dw.length * 4);
+    for (let i = 0; i < dw.length; i++) {
+      const d = dw[i]!;
+      out[4 * i] = d;
+      out[4 * i + 1] = d >>> 8;
+      out[4 * i + 2] = d >>> 16;
+      out[4 * i + 3] = d >>> 24;
+    }
     return out;
   }
 }

@@ -1,4 +1,5 @@
 import type { Process } from '../kernel/process.js';
+import { scratch_give, scratch_take } from '../base/scratch.js';
 import * as uapi from '../uapi/index.js';
 import type { Relocation } from './batch.js';
 import { drmIoctl } from './ioctl_wrappers.js';
@@ -92,7 +93,7 @@ export function build_execbuf(p: Process, opts: ExecbufOptions): ExecbufLayout {
   const size = Math.max(4096, Math.ceil((list.length * OBJ + relocBytes) / 4096) * 4096);
   const addr = p.mmap(0, size, uapi.PROT_READ | uapi.PROT_WRITE, uapi.MAP_PRIVATE | uapi.MAP_ANONYMOUS);
   try {
-    const mem = new Uint8Array(list.length * OBJ + relocBytes);
+    const mem = scratch_take(list.length * OBJ + relocBytes);
     const relocs_ptr: number[] = [];
     let at = list.length * OBJ;
     list.forEach((o, i) => {
@@ -117,6 +118,7 @@ export function build_execbuf(p: Process, opts: ExecbufOptions): ExecbufLayout {
       );
     });
     p.write(addr, mem);
+    scratch_give(mem);
     const ring = typeof opts.ring === 'number' ? opts.ring : RINGS[opts.ring ?? 'default'];
     const execbuffer = uapi.drm_i915_gem_execbuffer2.encode({
       buffers_ptr: BigInt(addr),
