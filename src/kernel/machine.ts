@@ -147,8 +147,11 @@ export class Machine {
     };
     attachFaults(this.k, this.faults);
     this.system_wq = alloc_workqueue(sched, 'events', cfg.systemWorkers ?? 4);
+    // Written out, not spread: a spread that adds properties takes V8's slow path on every boot.
     this.i915 = i915_driver_load(this.k, {
-      ...this.gpuConfig,
+      gen: this.gpuConfig.gen,
+      gttBytes: this.gpuConfig.gttBytes,
+      mappableBytes: this.gpuConfig.mappableBytes,
       mmuNotifier: this.mmuNotifier,
       bugs: this.bugs,
       system_wq: this.system_wq,

@@ -72,10 +72,12 @@ export class Task {
   /** Opaque per-task data of upper layers (the process a user thread belongs to, ...). */
   context: unknown = undefined;
   /**
-   * task_work (kernel/task_work.c): callbacks to run when the task returns to user space. Null
-   * for kernel threads, and once exit_task_work() ran: task_work_add() then fails.
+   * task_work (kernel/task_work.c): callbacks to run when the task returns to user space,
+   * allocated at the first one. Kernel threads take none, nor a task past exit_task_work().
    */
-  task_works: (() => KGen)[] | null;
+  task_works: (() => KGen)[] | null = null;
+  /** task_work_add() refuses: a kernel thread, or exit_task_work() ran. */
+  task_works_closed: boolean;
 
   /** `id` is the scheduler's registration number: deterministic, unique within one machine. */
   constructor(
@@ -84,7 +86,7 @@ export class Task {
     readonly kind: TaskKind,
     readonly gen: Generator<Point, unknown, void>,
   ) {
-    this.task_works = kind === 'user' ? [] : null;
+    this.task_works_closed = kind !== 'user';
   }
 
   get done(): boolean {

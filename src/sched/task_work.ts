@@ -8,8 +8,8 @@ import type { KGen, Task } from './task.js';
 
 /** task_work_add(): false when the task takes no more work (a kernel thread, or past exit). */
 export function task_work_add(t: Task, work: () => KGen): boolean {
-  if (!t.task_works) return false;
-  t.task_works.push(work);
+  if (t.task_works_closed) return false;
+  (t.task_works ??= []).push(work);
   return true;
 }
 
@@ -23,5 +23,5 @@ export function* task_work_run(t: Task): KGen {
 /** exit_task_work(): the last run; afterwards task_work_add() refuses. */
 export function* exit_task_work(t: Task): KGen {
   yield* task_work_run(t);
-  t.task_works = null;
+  t.task_works_closed = true;
 }
