@@ -84,9 +84,10 @@ export class StepLimitError extends Error {
 export interface DecisionSource {
   /**
    * The decision among `n` options, relative to the default (0 = the default). `at` describes
-   * the decision in terms of tasks when the recorder keeps anchors.
+   * the decision in terms of tasks when the recorder keeps anchors; `runnable` lists the tasks
+   * of a task pick (in id order), always.
    */
-  decide(n: number, kind: DecisionKind, step: number, at?: Anchor): number;
+  decide(n: number, kind: DecisionKind, step: number, at?: Anchor, runnable?: readonly Task[]): number;
 }
 
 /**
@@ -197,7 +198,7 @@ export class Recorder implements Chooser {
     const anchors = this.anchors;
     const at: Anchor | undefined = anchors ? { key: this.anchorKey(), runnable, def } : undefined;
     if (isSource(inner)) {
-      d = inner.decide(n, kind, step, at);
+      d = inner.decide(n, kind, step, at, runnable);
       if (!Number.isInteger(d) || d < 0 || d >= n) throw new RangeError(`decision ${d} of ${n} options`);
       raw = fromRelative(d, def, n);
     } else {

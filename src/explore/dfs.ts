@@ -1,5 +1,19 @@
+import type { Task } from '../sched/task.js';
 import { DecisionKind, type DecisionSource } from './decisions.js';
 import type { RecordedRun, Strategy } from './strategy.js';
+
+/**
+ * A decision worth deviating at first: two or more of its runnable tasks are user threads or
+ * workqueue workers — the scenario's own threads and the work they queue. The others choose
+ * between such a thread and a GPU engine or a kernel thread (the setup's engines going to sleep,
+ * the shutdown), which rarely decides a race.
+ */
+export function focal(runnable: readonly Task[] | undefined): boolean {
+  if (!runnable) return false;
+  let n = 0;
+  for (const t of runnable) if ((t.kind === 'user' || t.kind === 'worker') && ++n === 2) return true;
+  return false;
+}
 
 /**
  * Follows a decision prefix, then takes the default (non-preemptive) choice at every later
@@ -7,11 +21,14 @@ import type { RecordedRun, Strategy } from './strategy.js';
  */
 export class PrefixChooser implements DecisionSource {
   private i = 0;
+  /** `focal` of each decision taken. */
+  readonly focal: boolean[] = [];
 
   constructor(private readonly prefix: readonly number[]) {}
 
-  decide(n: number): number {
+  decide(n: number, _kind: DecisionKind, _step: number, _at?: unknown, runnable?: readonly Task[]): number {
     const i = this.i++;
+    this.focal.push(focal(runnable));
     const d = this.prefix[i] ?? 0;
     if (d >= n) {
       throw new Error(
@@ -28,9 +45,10 @@ interface DfsNode {
   readonly prefix: number[];
   /** Index of the last deviation, -1 for the root. */
   readonly last: number;
-  /** Deviations (non-default decisions) and preemptions among them. */
+  /** Deviations (non-default decisions), preemptions among them, and their cost (see DfsStrategy). */
   readonly deviations: number;
   readonly preemptions: number;
+  readonly cost: number;
   /** The deviations as `position:value,` pairs: the node's name in the run cache. */
   readonly key: string;
 }
@@ -39,6 +57,8 @@ interface DfsNode {
 interface DfsLog {
   readonly counts: Uint16Array;
   readonly kinds: Uint8Array;
+  /** 1 where the decision is `focal`. */
+  readonly focal: Uint8Array;
 }
 
 /** A node whose children are being visited: the next position and value to try. */
@@ -51,18 +71,24 @@ interface DfsFrame {
 
 /** First window of positions a deviation may take; it doubles while runs reach past it. */
 export const DFS_FIRST_WINDOW = 8;
+/** What a deviation at a decision that is not `focal` costs (one at a focal decision). */
+export const DFS_OFF_FOCUS_COST = 2;
 /** Decisions of run logs kept for revisiting (beyond it the cache starts over: re-runs). */
 const DFS_CACHE_DECISIONS = 4_000_000;
 
 /**
  * Exhaustive depth-first search over the decision tree, stateless (every schedule re-runs the
  * scenario from boot), by iterative deviation bounding (delay bounding, Emmi, Qadeer and
- * Rakamarić, POPL 2011): iteration k runs every schedule with at most k deviations from the
+ * Rakamarić, POPL 2011), weighted: iteration k runs every schedule whose deviations from the
  * non-preemptive default — task picks other than the default (a preemption or a free switch
- * alike) and `pick` values other than 0 — k = 0, 1, 2, … So the default schedule runs first,
- * then every schedule that differs from it once, then twice, …, however long the runs are.
- * (Iterative preemption bounding, CHESS's, counts only preemptions: its first iteration is every
- * interleaving of free switches, hundreds of schedules before the first preemption is tried.)
+ * alike) and `pick` values other than 0 — cost k in all, k = 0, 1, 2, … A deviation costs 1 at a
+ * `focal` decision (two of the scenario's threads or workers could run) and DFS_OFF_FOCUS_COST
+ * elsewhere (an engine or kernel thread against one thread, a `pick`): so races between the
+ * scenario's own threads come first, and an engine or the shutdown is interleaved later, not
+ * never. The default schedule runs first, then every schedule that differs from it once at a
+ * focal decision, …, however long the runs are. (Iterative preemption bounding, CHESS's, counts
+ * only preemptions: its first iteration is every interleaving of free switches, hundreds of
+ * schedules before the first preemption is tried.)
  *
  * Within an iteration, deviations are tried at the earliest decisions first: positions are
  * limited to a window that doubles from DFS_FIRST_WINDOW while some run reaches past it, so a
@@ -78,7 +104,7 @@ const DFS_CACHE_DECISIONS = 4_000_000;
 export class DfsStrategy implements Strategy {
   readonly name: string;
   readonly current: string;
-  /** The deviation bound of the current iteration. */
+  /** The cost bound of the current iteration. */
   bound = 0;
   /** Deviations may be placed at decisions below this index (in this pass of the iteration). */
   window = DFS_FIRST_WINDOW;
@@ -89,10 +115,15 @@ export class DfsStrategy implements Strategy {
   private previousWindow = 0;
   private stack: DfsFrame[] = [];
   private pending: DfsNode = ROOT;
-  /** What this pass left out: deviations past the bound, past the window, preemptions past b. */
+  private chooser: PrefixChooser | null = null;
+  /**
+   * What the search left out: deviations past the bound (in this iteration), preemptions past b
+   * (ever: the search is then incomplete), positions past the window (this pass). The first two
+   * are kept across passes, as a pass skips the schedules that ran in an earlier one.
+   */
   private cutDeviations = false;
-  private cutWindow = false;
   private cutPreemptions = false;
+  private cutWindow = false;
   private readonly logs = new Map<string, DfsLog>();
   private cached = 0;
   private done = false;
@@ -113,14 +144,20 @@ export class DfsStrategy implements Strategy {
   }
 
   next(): PrefixChooser | null {
-    return this.done ? null : new PrefixChooser(this.pending.prefix);
+    this.chooser = this.done ? null : new PrefixChooser(this.pending.prefix);
+    return this.chooser;
   }
 
   observe(run: RecordedRun): void {
     const node = this.pending;
     this.runs++;
-    if (node.deviations === this.bound) this.distinct++;
-    const log: DfsLog = { counts: Uint16Array.from(run.log.counts), kinds: Uint8Array.from(run.log.kinds) };
+    if (node.cost === this.bound) this.distinct++;
+    const focal = Uint8Array.from(run.log.counts, (_, i) => (this.chooser?.focal[i] ? 1 : 0));
+    const log: DfsLog = {
+      counts: Uint16Array.from(run.log.counts),
+      kinds: Uint8Array.from(run.log.kinds),
+      focal,
+    };
     if (this.cached + log.counts.length > DFS_CACHE_DECISIONS) {
       this.logs.clear();
       this.cached = 0;
@@ -134,7 +171,7 @@ export class DfsStrategy implements Strategy {
   private visit(node: DfsNode | null, log: DfsLog): void {
     for (;;) {
       if (node) {
-        if (node.deviations === this.bound) this.leaf(node, log);
+        if (node.cost === this.bound) this.leaf(node, log);
         else this.stack.push({ node, log, q: node.last + 1, v: 1 });
         node = null;
       }
@@ -153,7 +190,7 @@ export class DfsStrategy implements Strategy {
         this.stack.pop();
         continue;
       }
-      if (c.deviations === this.bound) {
+      if (c.cost === this.bound) {
         // A schedule of a narrower window of this iteration already ran.
         if (c.last < this.previousWindow) continue;
         this.pending = c;
@@ -171,7 +208,7 @@ export class DfsStrategy implements Strategy {
 
   /** The next child of a frame within the bounds, or null; notes what the bounds cut. */
   private child(f: DfsFrame): DfsNode | null {
-    const { counts, kinds } = f.log;
+    const { counts, kinds, focal } = f.log;
     while (f.q < counts.length) {
       const q = f.q;
       if (f.v >= counts[q]!) {
@@ -182,6 +219,13 @@ export class DfsStrategy implements Strategy {
       const preemptions = f.node.preemptions + (kinds[q] === DecisionKind.Preemptible ? 1 : 0);
       if (preemptions > this.maxPreemptions) {
         this.cutPreemptions = true;
+        f.q++;
+        f.v = 1;
+        continue;
+      }
+      const cost = f.node.cost + (focal[q] ? 1 : DFS_OFF_FOCUS_COST);
+      if (cost > this.bound) {
+        this.cutDeviations = true;
         f.q++;
         f.v = 1;
         continue;
@@ -200,6 +244,7 @@ export class DfsStrategy implements Strategy {
         last: q,
         deviations: f.node.deviations + 1,
         preemptions,
+        cost,
         key: `${f.node.key}${q}:${v},`,
       };
     }
@@ -229,12 +274,13 @@ export class DfsStrategy implements Strategy {
       this.bound++;
       this.previousWindow = 0;
       this.window = DFS_FIRST_WINDOW;
+      this.cutDeviations = false;
     } else {
       this.done = true;
       this.finished = !this.cutPreemptions;
       return false;
     }
-    this.cutDeviations = this.cutWindow = this.cutPreemptions = false;
+    this.cutWindow = false;
     this.stack = [];
     this.pending = ROOT;
     return true;
@@ -245,9 +291,9 @@ export class DfsStrategy implements Strategy {
       ? 'complete'
       : this.done
         ? `preemption bound ${this.maxPreemptions} exhausted`
-        : `deviation bound ${this.bound}, window ${this.window}`;
+        : `cost bound ${this.bound}, window ${this.window}`;
     return `${this.name}: ${state}, ${this.distinct} distinct of ${this.runs} schedules`;
   }
 }
 
-const ROOT: DfsNode = { prefix: [], last: -1, deviations: 0, preemptions: 0, key: '' };
+const ROOT: DfsNode = { prefix: [], last: -1, deviations: 0, preemptions: 0, cost: 0, key: '' };

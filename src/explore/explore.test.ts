@@ -306,6 +306,48 @@ describe(`explorer (seed ${SEED})`, () => {
     expect(r.stats.schedules).toBe(924);
   });
 
+  it('DFS deviates at focal decisions first, and still runs every schedule once', () => {
+    // Two user threads and a kernel thread of one point each: a pick among both user threads is
+    // focal (a cheaper deviation), yet every interleaving runs, once.
+    const s: Scenario = {
+      name: 'test/focal',
+      description: 'two user threads and a kernel thread',
+      config: {},
+      run(m) {
+        const p = m.spawn();
+        for (const t of ['a', 'b']) {
+          p.thread(t, function* (): KGen {
+            yield { op: 'step' };
+          });
+        }
+        m.sched.spawn(
+          'k',
+          'kthread',
+          (function* (): KGen {
+            yield { op: 'step' };
+          })(),
+        );
+      },
+    };
+    const order: string[] = [];
+    const r = explore(s, { strategy: 'dfs', onRun: (run) => order.push(scheduleString(s, run)) });
+    expect(r.exhausted && r.complete).toBe(true);
+    expect(new Set(order).size).toBe(order.length);
+    const rnd = new Set<string>();
+    explore(s, {
+      strategy: 'random',
+      seed: SEED,
+      schedules: 3000,
+      onRun: (run) => rnd.add(scheduleString(s, run)),
+    });
+    expect([...rnd].sort()).toEqual([...order].sort());
+    // Two deviations between threads of the scenario ([1, 1]: three runnable tasks, two of them
+    // user threads) run before one between the kernel thread and the last user thread ([0, 0, 1]).
+    const at = (d: string): number => order.indexOf(`up1:test/focal:${configHash(s)}:${d}`);
+    expect(at('AwM')).toBeGreaterThan(0);
+    expect(at('AwM')).toBeLessThan(at('AgIB'));
+  });
+
   it('dfs:b runs exactly the schedules of at most b preemptions, then stops incomplete', () => {
     const s = tiny(3);
     const all = new Map<string, number>();
