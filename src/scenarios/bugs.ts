@@ -19,6 +19,7 @@ import {
   ioctlRetry,
   submitAndWait,
   proc,
+  residentUserptr,
   tryUserptr,
   userptr,
 } from './common.js';
@@ -198,10 +199,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
     { kind: 'invariant', message: 'I-NOSPURIOUS' },
     ['created-after-close'],
     (m, ctx) => {
-      const { p, fd } = proc(m);
-      const a = p.mmap(0, PAGE, RW, ANON);
-      p.write(a, new Uint8Array(PAGE));
-      const x = userptr(p, fd, a, PAGE);
+      const { p, fd, a, x } = residentUserptr(m);
       const eb = fillExecbuf(p, fd, x, 1);
       const state = { closed: false };
       p.thread('first', (api) => blitThenClose(ctx, api, fd, eb, x, state));
@@ -214,10 +212,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
     { kind: 'WARN', message: 'kref_get' },
     ['close-and-munmap'],
     (m, ctx) => {
-      const { p, fd } = proc(m);
-      const a = p.mmap(0, PAGE, RW, ANON);
-      p.write(a, new Uint8Array(PAGE));
-      const x = userptr(p, fd, a, PAGE);
+      const { p, fd, a, x } = residentUserptr(m);
       p.thread('close', (api) => closeThread(api, fd, x));
       p.thread('munmap', (api) => markThenUnmap(ctx, api, 'close-and-munmap', a, PAGE));
     },
@@ -257,10 +252,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
     { kind: 'coherence', message: 'I-NOSTALE' },
     ['blit-during-munmap'],
     (m, ctx) => {
-      const { p, fd } = proc(m);
-      const a = p.mmap(0, PAGE, RW, ANON);
-      p.write(a, new Uint8Array(PAGE));
-      const x = userptr(p, fd, a, PAGE);
+      const { p, fd, a, x } = residentUserptr(m);
       const eb = fillExecbuf(p, fd, x, 1);
       const state = { unmapping: false };
       p.thread('execbuf', (api) => execbufDuringUnmap(ctx, api, fd, eb, x, state));
@@ -315,10 +307,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
     { kind: 'coherence', message: 'I-NOSTALE' },
     ['worker-queued-during-madvise'],
     (m, ctx) => {
-      const { p, fd } = proc(m);
-      const a = p.mmap(0, PAGE, RW, ANON);
-      p.write(a, new Uint8Array(PAGE));
-      const x = userptr(p, fd, a, PAGE);
+      const { p, fd, a, x } = residentUserptr(m);
       const eb = fillExecbuf(p, fd, x, 1);
       // Each round is one more chance at the window between invalidate_range_start and the zap.
       const ROUNDS = 2;
@@ -354,10 +343,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
     { kind: 'invariant', message: 'I-PAGES' },
     ['set-pages-failed'],
     (m, ctx) => {
-      const { p, fd } = proc(m);
-      const a = p.mmap(0, PAGE, RW, ANON);
-      p.write(a, new Uint8Array(PAGE));
-      const x = userptr(p, fd, a, PAGE);
+      const { p, fd, x } = residentUserptr(m);
       const eb = fillExecbuf(p, fd, x, 1);
       p.thread('execbuf', (api) => execbufTwiceWaitClose(ctx, api, fd, eb, x));
     },

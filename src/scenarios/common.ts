@@ -179,3 +179,11 @@ export function proc(m: Machine, uid = 1000): { p: Process; fd: number } {
   const p = m.spawn({ uid });
   return { p, fd: p.open(CARD) };
 }
+
+/** A process with one resident page `a` wrapped in a userptr object `x` (the fast path can pin it). */
+export function residentUserptr(m: Machine): { p: Process; fd: number; a: number; x: number } {
+  const { p, fd } = proc(m);
+  const a = p.mmap(0, PAGE, RW, ANON);
+  p.write(a, new Uint8Array(PAGE));
+  return { p, fd, a, x: userptr(p, fd, a, PAGE) };
+}
