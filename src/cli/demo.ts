@@ -106,6 +106,6 @@ export function demo(io: Io, opts: { seed?: number; zooBudget?: number } = {}): 
   );
   say();
   say('Every historic bug of the patch is a switch; the explorer finds each one on its own:');
-  const zoo = zooCommand({ budget: opts.zooBudget ?? 40 }, io);
+  const zoo = zooCommand({ budget: opts.zooBudget ?? 100 }, io);
   return findings.length === 0 ? zoo : 1;
 }

@@ -82,7 +82,7 @@ export function makeProgram(io: Io, result: { code: number }): Command {
       'the zero-copy story: memory, a userptr object, a GPU blit, the CPU reads, munmap invalidates; then a short zoo',
     )
     .option('--seed <n>', 'seed of every nondeterministic choice', seedArg, 1)
-    .option('--budget <n>', 'schedules per exploration of the short zoo', intArg('the budget', 1, 1e9), 40)
+    .option('--budget <n>', 'schedules per exploration of the short zoo', intArg('the budget', 1, 1e9), 100)
     .action(function (this: Command, o: { seed: number; budget: number }) {
       run(() => demo(io, { seed: o.seed, zooBudget: o.budget }), this);
     });

