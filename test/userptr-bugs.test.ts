@@ -169,6 +169,34 @@ describe(`historic bug switches (seed ${SEED})`, () => {
     expect(off).toEqual([]);
   });
 
+  it('aliased-gtt-mmap: a userptr over a GTT mmap, then SET_TILING of the mapped buffer recurses on struct_mutex', () => {
+    const results: string[] = [];
+    const { on, off } = both('aliased-gtt-mmap', ({ p, fd }) => {
+      const bo = user.gem_create(p, fd, 2 * PAGE);
+      const g = user.gem_mmap__gtt(p, fd, bo, 2 * PAGE, RW);
+      p.write(g, [1]); // the GTT PTEs exist: changing the tiling must zap them
+      userptr(p, fd, g, 2 * PAGE); // created: nothing is looked at before first use
+      const b = uapi.drm_i915_gem_set_tiling.encode({
+        handle: bo,
+        tiling_mode: uapi.I915_TILING_X,
+        stride: 512,
+      });
+      try {
+        p.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_SET_TILING, b);
+        results.push(`tiling ${uapi.drm_i915_gem_set_tiling.decode(b).tiling_mode}`);
+      } catch (e) {
+        results.push((e as Error).constructor.name);
+        throw e;
+      }
+    });
+    // On: the zap under struct_mutex invalidates the aliased range, and the callback takes
+    // struct_mutex for an object that holds nothing. Off (4.2): that object is skipped.
+    expect(results).toEqual(['DeadlockError', `tiling ${uapi.I915_TILING_X}`]);
+    expect(kinds(on)).toContain('lockdep: possible recursive locking detected');
+    expect(kinds(on)).toContain('deadlock: deadlock');
+    expect(off).toEqual([]);
+  });
+
   it('zero-size (§8.6): a zero-sized object inserts an inverted interval (BUG)', () => {
     const { on, off } = both('zero-size', ({ p, fd }) => {
       const a = p.mmap(0, PAGE, RW, ANON);

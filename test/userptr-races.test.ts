@@ -4,7 +4,18 @@ import { i915_mmu_notifiers } from '../src/i915/i915_gem_userptr.js';
 import { i915_seqno_passed } from '../src/i915/intel_ringbuffer.js';
 import type { Task } from '../src/sched/task.js';
 import { both, finished, tokens, userptrAt, wants } from './support/hand.js';
-import { ANON, PAGE, RW, drmUserptr, fillExecbuf, gemCloseIn, hex, kinds, retry } from './support/userptr.js';
+import {
+  ANON,
+  PAGE,
+  RW,
+  drmUserptr,
+  fillAndWait,
+  fillExecbuf,
+  gemCloseIn,
+  hex,
+  kinds,
+  retry,
+} from './support/userptr.js';
 
 /**
  * The bug switches whose hazard is a race, each driven through its interleaving by hand: a
@@ -27,7 +38,8 @@ function onlyDeadlockAftermath(fs: Finding[]): void {
 
 describe('historic bug switches that need a race, interleaved by hand', () => {
   /*
-   * v13-sync-unregister. Two processes; P1's only userptr X, P2's userptr Y. The notifier SRCU is
+   * v13-sync-unregister. Two processes; P1's only userptr X, P2's userptr Y holding pages (so the
+   * munmap's callback must cancel it under SM). The notifier SRCU is
    * global, so P1's unregister waits for P2's callback:
    *
    *   P1/close                           P2/munmap                       locks
@@ -51,7 +63,7 @@ describe('historic bug switches that need a race, interleaved by hand', () => {
       const a = p1.mmap(0, PAGE, RW, ANON);
       const b = p2.mmap(0, PAGE, RW, ANON);
       const x = drmUserptr(p1, fd1, a, PAGE);
-      drmUserptr(p2, fd2, b, PAGE);
+      fillAndWait(p2, fd2, drmUserptr(p2, fd2, b, PAGE)); // Y holds pages: munmap must cancel it
       const X = userptrAt(m, a);
       const sm = m.i915.dev.struct_mutex;
       const out: Record<string, unknown> = {};
@@ -187,18 +199,20 @@ describe('historic bug switches that need a race, interleaved by hand', () => {
 
   /*
    * dying-object-ref (§8.1). X is P's only userptr; its last handle goes while a munmap of its
-   * range runs. X stays in the interval tree until its release, after the refcount reached 0.
+   * range runs. X stays in the interval tree until its release, after the refcount reached 0, and
+   * stays active (an invalidation must cancel it) until free_object puts its pages.
    *
    *   P/close                                 P/munmap                            locks
    *   GEM_CLOSE X: refcount 1 -> 0 under SM                                       SM: close
-   *   free_object (X has no binding, no pages)
-   *   -> release -> notifier_del (held at its spin_lock)
+   *   free_object: X still holds the pages of
+   *   an earlier blit (active) (held)
    *                                           invalidate_range_start(X):
-   *                                           spin_lock; X in the tree, refcount 0  mmu->lock: munmap
+   *                                           spin_lock; X active, refcount 0       mmu->lock: munmap
    *                                             ON: kref_get: 0 -> 1
    *                                                 cancel_userptr: mutex_lock(SM) (sleeps)
    *                                             OFF: kref_get_unless_zero fails: skip X
-   *   notifier_del: X leaves the tree; free ends
+   *   unbind, put_pages, release, notifier_del:
+   *   X leaves the tree; free ends
    *   unlock SM
    *                                           ON: cancel_userptr on the freed X; its put
    *                                               frees X a second time
@@ -210,8 +224,8 @@ describe('historic bug switches that need a race, interleaved by hand', () => {
       const a = p.mmap(0, PAGE, RW, ANON);
       p.write(a, new Uint8Array(PAGE));
       const x = drmUserptr(p, fd, a, PAGE);
+      fillAndWait(p, fd, x); // X holds pages (active) until free_object puts them
       const X = userptrAt(m, a);
-      const mmu = i915_mmu_notifiers(m.i915).get(p.mm!)!;
       const sm = m.i915.dev.struct_mutex;
       const out = { close: NaN, munmap: NaN };
       const close = p.thread('close', function* (api) {
@@ -220,9 +234,9 @@ describe('historic bug switches that need a race, interleaved by hand', () => {
       const unmap = p.thread('munmap', function* (api) {
         out.munmap = yield* api.munmap(a, PAGE);
       });
-      const releasing = (): boolean => X.refcount === 0 && wants(close, mmu.lock);
-      hand.hold('munmap until X is being released', unmap, { until: releasing });
-      hand.hold('close at notifier_del until munmap looked X up', close, {
+      const releasing = (): boolean => X.refcount === 0 && X.pages !== null && !close.done;
+      hand.hold('munmap until X is being freed, its pages still held', unmap, { until: releasing });
+      hand.hold('close in free_object until munmap looked X up', close, {
         at: releasing,
         until: () => unmap.done || blockedOn(unmap, sm),
       });

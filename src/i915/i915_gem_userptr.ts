@@ -81,6 +81,11 @@ const LATENT = [
     'a get-pages worker may pin pages between the start and the PTE change of an invalidation that holds mmap_sem only for read',
     'I-NOSTALE',
   ],
+  [
+    'aliased-gtt-mmap',
+    'invalidate cancels every object in range, holding pages or not, each under struct_mutex',
+    'I-ORDER',
+  ],
   // Checked in intel_display.ts (intel_framebuffer_init): the fix lives in the display code.
   [
     'userptr-framebuffer',
@@ -178,6 +183,11 @@ class GetPagesWork {
 /** struct i915_mmu_object: one object's node in its notifier's interval tree. */
 export class I915MmuObject {
   readonly it: IntervalTreeNode<I915MmuObject>;
+  /**
+   * The object holds pages or is acquiring them (4.2's fix for GTT mmaps aliasing a userptr
+   * range): only active objects need cancelling. Protected by the notifier's lock.
+   */
+  active = false;
   /** Model bookkeeping: the allocation was freed (leak check). */
   freed = false;
   constructor(
@@ -359,6 +369,12 @@ function* i915_gem_userptr_mn_invalidate_range_start(mn: I915MmuNotifier, start:
     }
     while (it) {
       const o = it.value.obj;
+      if (!it.value.active && !bug(dp, 'aliased-gtt-mmap')) {
+        // Nothing to cancel, so no struct_mutex: a GTT mmap aliasing the range is zapped from
+        // under struct_mutex (unbind, set_tiling), and its invalidation must not take it again.
+        it = interval_tree_iter_next(it, next, end);
+        continue;
+      }
       if (o.refcount > 0) {
         obj = o;
         drm_gem_object_reference(o);
@@ -560,9 +576,32 @@ function range_invalidating(obj: DrmI915UserptrObject): boolean {
   return mmu.invalidating.some(([s, e]) => s < b && a < e);
 }
 
-/** i915_gem_userptr_get_pages(): the lockless fast path in the creator's mm, else a worker. */
+/**
+ * __i915_gem_userptr_set_active(): mark whether invalidations must cancel the object. Linux
+ * writes it under the notifier's spinlock; here a write between two scheduling points is
+ * already atomic, so the lock's point is left out and every schedule stays as it was.
+ * Unsynchronized objects have no notifier.
+ */
+function __i915_gem_userptr_set_active(obj: DrmI915UserptrObject, value: boolean): void {
+  const mo = obj.userptr.mn;
+  if (mo) mo.active = value;
+}
+
+/**
+ * i915_gem_userptr_get_pages(): active first, so an invalidation meanwhile cancels what is being
+ * acquired; inactive again unless pages were installed or a worker is on its way.
+ */
 function* i915_gem_userptr_get_pages(o: DrmI915GemObject): KGen<number> {
   const obj = to_userptr(o);
+  const dp = to_i915(obj.dev);
+  __i915_gem_userptr_set_active(obj, true);
+  const ret = yield* __i915_gem_userptr_get_pages(obj);
+  if (ret !== 0 && !(obj.userptr.work instanceof GetPagesWork)) __i915_gem_userptr_set_active(obj, false);
+  return ret;
+}
+
+/** The acquisition itself: the lockless fast path in the creator's mm, else a worker. */
+function* __i915_gem_userptr_get_pages(obj: DrmI915UserptrObject): KGen<number> {
   const dp = to_i915(obj.dev);
   const ram = dp.k.ram;
   const num_pages = obj.size / PAGE_SIZE;
@@ -716,6 +755,7 @@ function* __i915_gem_userptr_get_pages_worker(work: GetPagesWork): KGen {
     );
   }
   if (ours || bug(dp, 'token-clobber')) obj.userptr.work = ret < 0 ? ret : null;
+  if (ours && ret < 0) __i915_gem_userptr_set_active(obj, false);
   obj.userptr.workers--;
   yield* drm_gem_object_unreference(obj);
   dev.struct_mutex.unlock();
@@ -739,6 +779,7 @@ function i915_gem_userptr_put_pages(o: DrmI915GemObject): KGen {
   if (obj.madv !== uapi.I915_MADV_WILLNEED) obj.dirty = false;
   release_user_pages(dp.k.ram, obj.pages ?? [], obj.dirty);
   obj.dirty = false;
+  __i915_gem_userptr_set_active(obj, false);
   return finished();
 }
 

@@ -173,7 +173,8 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const a = p1.mmap(0, PAGE, RW, ANON);
       const b = p2.mmap(0, PAGE, RW, ANON);
       const x = userptr(p1, fd1, a, PAGE);
-      userptr(p2, fd2, b, PAGE);
+      // P2's object holds pages, so the munmap's callback has to cancel it under struct_mutex.
+      fill(p2, fd2, userptr(p2, fd2, b, PAGE), 1);
       p1.thread('close', (api) => closeThread(api, fd1, x));
       p2.thread('munmap', (api) => markThenUnmap(ctx, api, 'close-and-munmap', b, PAGE));
     },
@@ -213,6 +214,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
     ['close-and-munmap'],
     (m, ctx) => {
       const { p, fd, a, x } = residentUserptr(m);
+      fill(p, fd, x, 1); // X holds pages until free_object puts them: the munmap must cancel it
       p.thread('close', (api) => closeThread(api, fd, x));
       p.thread('munmap', (api) => markThenUnmap(ctx, api, 'close-and-munmap', a, PAGE));
     },
@@ -299,6 +301,20 @@ export const BUG_SCENARIOS: BugScenario[] = [
       user.gem_close(p, fd2, bo);
       ctx.mark('exited');
       p.exit();
+    },
+  ),
+  bug(
+    'aliased-gtt-mmap',
+    "a userptr object over a GTT mmap (created: nothing is checked until use), then a thread changes the mapped buffer's tiling",
+    { kind: 'lockdep|deadlock', message: '' },
+    ['retiling'],
+    (m, ctx) => {
+      const { p, fd } = proc(m);
+      const bo = user.gem_create(p, fd, PAGE);
+      const g = user.gem_mmap__gtt(p, fd, bo, PAGE, RW);
+      p.write(g, [1]);
+      userptr(p, fd, g, PAGE);
+      p.thread('tiling', (api) => setTilingX(ctx, api, fd, bo));
     },
   ),
   bug(
@@ -569,6 +585,16 @@ function* execbufCountingWorkers(
   const r = yield* ioctlRetry(ctx, api, fd, EB, eb, 'execbuffer2', results);
   if (results.filter((v) => v === EAGAIN).length >= 2) ctx.mark('two-workers');
   if (r === 0) yield* gemWait(api, fd, x);
+}
+
+/**
+ * aliased-gtt-mmap's thread: SET_TILING zaps the buffer's GTT mapping under struct_mutex, and the
+ * zap's invalidation reaches the userptr object over that mapping.
+ */
+function* setTilingX(ctx: RunContext, api: UserApi, fd: number, bo: number): KGen {
+  const b = uapi.drm_i915_gem_set_tiling.encode({ handle: bo, tiling_mode: uapi.I915_TILING_X, stride: 512 });
+  ctx.mark('retiling');
+  yield* api.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_SET_TILING, b);
 }
 
 /** fast-gup-during-invalidate's blitter. */

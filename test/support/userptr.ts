@@ -1,4 +1,5 @@
 import { ERRNO, type Finding, type Process, type UserApi, uapi, user } from '../../src/index.js';
+import { fillExecbuf } from '../../src/scenarios/common.js';
 import type { KGen } from '../../src/sched/task.js';
 
 /**
@@ -115,7 +116,16 @@ export function submit(p: Process, fd: number, b: user.BlitBatch, objects: reado
 // --- threads driven by a chooser (the race tests) -------------------------------------------------
 
 /** An execbuffer filling `pages` pages of `dst` on the blitter, laid out in the process. */
-export { fillExecbuf } from '../../src/scenarios/common.js';
+export { fillExecbuf };
+
+/**
+ * A blit into `h`, waited for: the object then holds its pages (and is bound), which is what an
+ * invalidation has to cancel since 4.2 (an object holding nothing is skipped).
+ */
+export function fillAndWait(p: Process, fd: number, h: number): void {
+  p.drmIoctl(fd, uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2, fillExecbuf(p, fd, h, 1));
+  user.gem_wait(p, fd, h);
+}
 
 /** drmIoctl() in a thread: repeats on -EAGAIN, backing off with sched_yield; every result kept. */
 export function* retry(
