@@ -593,7 +593,6 @@ function __i915_gem_userptr_set_active(obj: DrmI915UserptrObject, value: boolean
  */
 function* i915_gem_userptr_get_pages(o: DrmI915GemObject): KGen<number> {
   const obj = to_userptr(o);
-  const dp = to_i915(obj.dev);
   __i915_gem_userptr_set_active(obj, true);
   const ret = yield* __i915_gem_userptr_get_pages(obj);
   if (ret !== 0 && !(obj.userptr.work instanceof GetPagesWork)) __i915_gem_userptr_set_active(obj, false);

@@ -174,6 +174,8 @@ export const BUG_SCENARIOS: BugScenario[] = [
       const b = p2.mmap(0, PAGE, RW, ANON);
       const x = userptr(p1, fd1, a, PAGE);
       // P2's object holds pages, so the munmap's callback has to cancel it under struct_mutex.
+      // Resident first: the fast path pins them (a setup retrying for a worker could starve).
+      p2.write(b, new Uint8Array(PAGE));
       fill(p2, fd2, userptr(p2, fd2, b, PAGE), 1);
       p1.thread('close', (api) => closeThread(api, fd1, x));
       p2.thread('munmap', (api) => markThenUnmap(ctx, api, 'close-and-munmap', b, PAGE));
