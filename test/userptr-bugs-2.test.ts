@@ -6,7 +6,18 @@ import { MmuNotifier, mmu_notifier_register, mmu_notifier_unregister } from '../
 import { pte_pfn } from '../src/mm/mm_types.js';
 import type { Task } from '../src/sched/task.js';
 import { Hand, both, finished, tokens, userptrAt, wants } from './support/hand.js';
-import { ANON, PAGE, RW, drmUserptr, fillExecbuf, gemCloseIn, hex, kinds, retry } from './support/userptr.js';
+import {
+  ANON,
+  PAGE,
+  RW,
+  drmUserptr,
+  fillExecbuf,
+  gemCloseIn,
+  hex,
+  kinds,
+  retry,
+  unbindableExecbuf,
+} from './support/userptr.js';
 
 /**
  * The switches added after the first round (v6, v18, §8.8), each driven through its interleaving
@@ -27,22 +38,6 @@ function mapped(p: Process, addr: number): number {
 
 /** fillExecbuf's default colour. */
 const COLOR = 0x5a5a5a5a;
-
-/**
- * An execbuffer whose list is [`first`, `x` aligned to 2 GiB, an empty batch]: `first` takes GTT
- * offset 0, the only 2 GiB-aligned offset of the 2 GiB GTT, so `x` acquires its pages and then
- * never fits (-ENOSPC). Nothing of `x` is ever bound: the page acquisition is all that happens.
- */
-function unbindableExecbuf(p: Process, fd: number, first: number, x: number): Uint8Array {
-  const b = new user.BlitBatch(7).end();
-  const batch = user.gem_create(p, fd, PAGE);
-  user.gem_write(p, fd, batch, 0, b.bytes());
-  return user.build_execbuf(p, {
-    objects: [{ handle: first }, { handle: x, alignment: 2 ** 31 }],
-    batch: { handle: batch, len: 0, relocs: b.relocs },
-    ring: 'blt',
-  }).execbuffer;
-}
 
 function full(fs: Finding[]): string[] {
   return fs.map((f) => `${f.kind}: ${f.message} (${f.task})`);

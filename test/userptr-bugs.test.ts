@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type Finding, KernelBugError, Machine, type Process, uapi, user } from '../src/index.js';
+import { ANON, PAGE, RW, drmUserptr, fill, kinds } from './support/userptr.js';
 
 /**
  * Each historic bug switch, driven through its scenario: with the switch on, the finding it
@@ -7,34 +8,6 @@ import { type Finding, KernelBugError, Machine, type Process, uapi, user } from 
  */
 
 const SEED = Number(process.env.SEED ?? 2);
-const RW = uapi.PROT_READ | uapi.PROT_WRITE;
-const ANON = uapi.MAP_PRIVATE | uapi.MAP_ANONYMOUS;
-const PAGE = 4096;
-
-function userptr(p: Process, fd: number, ptr: number, size: number, flags = 0): number {
-  const b = uapi.drm_i915_gem_userptr.encode({ user_ptr: ptr, user_size: size, flags });
-  p.drmIoctl(fd, uapi.DRM_IOCTL_I915_GEM_USERPTR, b);
-  return uapi.drm_i915_gem_userptr.decode(b).handle;
-}
-
-/** Fill `pages` pages of `dst` on the blitter (pitch one page) and wait: the object gets pages. */
-function fill(p: Process, fd: number, dst: number, pages: number, color = 0x5a5a5a5a): void {
-  const b = new user.BlitBatch(7).fill({ dst, color, x2: PAGE / 4, y2: pages, pitch: PAGE }).end();
-  const batch = user.gem_create(p, fd, PAGE);
-  user.gem_write(p, fd, batch, 0, b.bytes());
-  user.execbuf(p, fd, {
-    objects: [{ handle: dst }],
-    batch: { handle: batch, len: 0, relocs: b.relocs },
-    ring: 'blt',
-  });
-  user.gem_wait(p, fd, dst);
-  user.gem_close(p, fd, batch);
-}
-
-function kinds(fs: Finding[]): string[] {
-  return fs.map((f) => `${f.kind}: ${f.message.split(':')[0]!}`);
-}
-
 interface Rig {
   m: Machine;
   p: Process;
@@ -66,7 +39,7 @@ describe(`historic bug switches (seed ${SEED})`, () => {
     const { on, off } = both('v3-no-invalidate', ({ p, fd }) => {
       const a = p.mmap(0, 4 * PAGE, RW, ANON);
       p.write(a, new Uint8Array(4 * PAGE));
-      fill(p, fd, userptr(p, fd, a, 4 * PAGE), 4);
+      fill(p, fd, drmUserptr(p, fd, a, 4 * PAGE), 4);
       p.munmap(a, 4 * PAGE);
     });
     expect(kinds(on)).toContain('coherence: I-COVER');
@@ -78,10 +51,10 @@ describe(`historic bug switches (seed ${SEED})`, () => {
     const { on, off } = both('v15-overlap', ({ p, fd }) => {
       const a = p.mmap(0, 4 * PAGE, RW, ANON);
       p.write(a, new Uint8Array(4 * PAGE));
-      const outer = userptr(p, fd, a, 3 * PAGE);
+      const outer = drmUserptr(p, fd, a, 3 * PAGE);
       let inner = 0;
       try {
-        inner = userptr(p, fd, a + PAGE, PAGE);
+        inner = drmUserptr(p, fd, a + PAGE, PAGE);
         created++;
       } catch (e) {
         expect((e as { code: string }).code).toBe('EINVAL');
@@ -101,8 +74,8 @@ describe(`historic bug switches (seed ${SEED})`, () => {
       const b = p.mmap(0, PAGE, RW, ANON);
       p.write(a, new Uint8Array(PAGE));
       p.write(b, new Uint8Array(PAGE));
-      fill(p, fd, userptr(p, fd, a, PAGE), 1);
-      fill(p, fd, userptr(p, fd, b, PAGE), 1);
+      fill(p, fd, drmUserptr(p, fd, a, PAGE), 1);
+      fill(p, fd, drmUserptr(p, fd, b, PAGE), 1);
       p.munmap(a, PAGE);
     });
     expect(kinds(on)).toContain('invariant: I-LOCAL');
@@ -112,7 +85,7 @@ describe(`historic bug switches (seed ${SEED})`, () => {
   it('v14-struct-mutex-lookup: an unrelated munmap takes struct_mutex (I-CHEAP)', () => {
     const { on, off } = both('v14-struct-mutex-lookup', ({ p, fd }) => {
       const a = p.mmap(0, PAGE, RW, ANON);
-      userptr(p, fd, a, PAGE);
+      drmUserptr(p, fd, a, PAGE);
       const other = p.mmap(0, PAGE, RW, ANON);
       p.write(other, [1]);
       p.munmap(other, PAGE);
@@ -124,7 +97,7 @@ describe(`historic bug switches (seed ${SEED})`, () => {
   it('v11-gup-under-struct-mutex: pinning under struct_mutex inverts the lock order (lockdep)', () => {
     const { on, off } = both('v11-gup-under-struct-mutex', ({ p, fd }) => {
       const a = p.mmap(0, 2 * PAGE, RW, ANON); // not resident: the slow path pins
-      const h = userptr(p, fd, a, 2 * PAGE);
+      const h = drmUserptr(p, fd, a, 2 * PAGE);
       fill(p, fd, h, 2);
       p.munmap(a, 2 * PAGE); // mmap_sem -> struct_mutex in the callback
     });
@@ -137,7 +110,7 @@ describe(`historic bug switches (seed ${SEED})`, () => {
       'v12-bare-mm',
       ({ p, fd }) => {
         const a = p.mmap(0, PAGE, RW, ANON);
-        const h = userptr(p, fd, a, PAGE, uapi.I915_USERPTR_UNSYNCHRONIZED);
+        const h = drmUserptr(p, fd, a, PAGE, uapi.I915_USERPTR_UNSYNCHRONIZED);
         const child = p.fork(); // shares the DRM file and the handle
         p.exit();
         try {
@@ -156,7 +129,7 @@ describe(`historic bug switches (seed ${SEED})`, () => {
   it('mmput-under-struct-mutex (§8.5): exit with a GTT mmap self-deadlocks on struct_mutex', () => {
     const { on, off } = both('mmput-under-struct-mutex', ({ p, fd }) => {
       const a = p.mmap(0, PAGE, RW, ANON);
-      userptr(p, fd, a, PAGE);
+      drmUserptr(p, fd, a, PAGE);
       // A GTT mmap through a second file, holding the last reference of its object.
       const fd2 = p.open('/dev/dri/card0');
       const bo = user.gem_create(p, fd2, PAGE);
@@ -175,7 +148,7 @@ describe(`historic bug switches (seed ${SEED})`, () => {
       const bo = user.gem_create(p, fd, 2 * PAGE);
       const g = user.gem_mmap__gtt(p, fd, bo, 2 * PAGE, RW);
       p.write(g, [1]); // the GTT PTEs exist: changing the tiling must zap them
-      userptr(p, fd, g, 2 * PAGE); // created: nothing is looked at before first use
+      drmUserptr(p, fd, g, 2 * PAGE); // created: nothing is looked at before first use
       const b = uapi.drm_i915_gem_set_tiling.encode({
         handle: bo,
         tiling_mode: uapi.I915_TILING_X,
@@ -201,7 +174,7 @@ describe(`historic bug switches (seed ${SEED})`, () => {
     const { on, off } = both('zero-size', ({ p, fd }) => {
       const a = p.mmap(0, PAGE, RW, ANON);
       try {
-        userptr(p, fd, a, 0);
+        drmUserptr(p, fd, a, 0);
       } catch (e) {
         if (!(e instanceof KernelBugError)) expect((e as { code: string }).code).toBe('EINVAL');
         else throw e;
@@ -216,7 +189,7 @@ describe(`historic bug switches (seed ${SEED})`, () => {
   it('mmu-object-leak (§8.4): the i915_mmu_object outlives its object', () => {
     const { on, off } = both('mmu-object-leak', ({ p, fd }) => {
       const a = p.mmap(0, PAGE, RW, ANON);
-      user.gem_close(p, fd, userptr(p, fd, a, PAGE));
+      user.gem_close(p, fd, drmUserptr(p, fd, a, PAGE));
     });
     expect(kinds(on)).toContain('leak: 1 i915_mmu_object allocations never freed');
     expect(off).toEqual([]);

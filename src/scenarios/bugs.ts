@@ -21,6 +21,7 @@ import {
   proc,
   residentUserptr,
   tryUserptr,
+  unbindableExecbuf,
   userptr,
 } from './common.js';
 
@@ -31,22 +32,6 @@ import {
  */
 
 const EB = uapi.DRM_IOCTL_I915_GEM_EXECBUFFER2;
-
-/**
- * An execbuffer whose list is [`first`, `x` aligned to 2 GiB, an empty batch]: `first` takes GTT
- * offset 0, the only 2 GiB-aligned offset of the 2 GiB GTT, so `x` acquires its pages and then
- * never fits (-ENOSPC): the page acquisition is all that happens to `x`.
- */
-function unbindableExecbuf(p: Process, fd: number, first: number, x: number): Uint8Array {
-  const b = new user.BlitBatch(7).end();
-  const batch = user.gem_create(p, fd, PAGE);
-  user.gem_write(p, fd, batch, 0, b.bytes());
-  return user.build_execbuf(p, {
-    objects: [{ handle: first }, { handle: x, alignment: 2 ** 31 }],
-    batch: { handle: batch, len: 0, relocs: b.relocs },
-    ring: 'blt',
-  }).execbuffer;
-}
 
 function bug(
   id: string,

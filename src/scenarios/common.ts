@@ -73,6 +73,22 @@ export function fillExecbuf(
   }).execbuffer;
 }
 
+/**
+ * An execbuffer whose list is [`first`, `x` aligned to 2 GiB, an empty batch]: `first` takes GTT
+ * offset 0, the only 2 GiB-aligned offset of the 2 GiB GTT, so `x` acquires its pages and then
+ * never fits (-ENOSPC): the page acquisition is all that happens to `x`.
+ */
+export function unbindableExecbuf(p: Process, fd: number, first: number, x: number): Uint8Array {
+  const b = new user.BlitBatch(7).end();
+  const batch = user.gem_create(p, fd, PAGE);
+  user.gem_write(p, fd, batch, 0, b.bytes());
+  return user.build_execbuf(p, {
+    objects: [{ handle: first }, { handle: x, alignment: 2 ** 31 }],
+    batch: { handle: batch, len: 0, relocs: b.relocs },
+    ring: 'blt',
+  }).execbuffer;
+}
+
 /** Fills `pages` pages of `dst` and waits (sync facade): the object gets pages. */
 export function fill(p: Process, fd: number, dst: number, pages: number, color = 0x5a5a5a5a): void {
   const b = new user.BlitBatch(7).fill({ dst, color, x2: PAGE / 4, y2: pages, pitch: PAGE }).end();

@@ -1,5 +1,5 @@
 import { ERRNO, type Finding, type Process, type UserApi, uapi, user } from '../../src/index.js';
-import { fillExecbuf } from '../../src/scenarios/common.js';
+import { fill, fillExecbuf, unbindableExecbuf } from '../../src/scenarios/common.js';
 import type { KGen } from '../../src/sched/task.js';
 
 /**
@@ -117,6 +117,12 @@ export function submit(p: Process, fd: number, b: user.BlitBatch, objects: reado
 
 /** An execbuffer filling `pages` pages of `dst` on the blitter, laid out in the process. */
 export { fillExecbuf };
+
+/** Fill `pages` pages of `dst` on the blitter and wait: the object gets its pages. */
+export { fill };
+
+/** An execbuffer in which `x` acquires its pages and then never fits (-ENOSPC). */
+export { unbindableExecbuf };
 
 /**
  * A blit into `h`, waited for: the object then holds its pages (and is bound), which is what an
