@@ -109,11 +109,6 @@ export interface AnchorLog {
   targets: (string | number)[];
 }
 
-/** A chooser that wants to know when a task gives the CPU away (`sched_yield`). */
-export interface YieldAware {
-  onYield(task: Task): void;
-}
-
 /** What a strategy hands the explorer for one schedule. */
 export type RunChooser = Chooser | DecisionSource;
 
@@ -126,7 +121,8 @@ function isSource(c: RunChooser): c is DecisionSource {
  * and stops a run that passes `limit` steps (the liveness bound, which must also hold while the
  * machine shuts down).
  *
- * A task that yields the CPU (`RunContext.sched_yield`, a retry loop backing off) changes the
+ * A task that yields the CPU (a `sched_yield` point: `RunContext.sched_yield`, the sync facade's
+ * drmIoctl backing off, any retry loop) changes the
  * default of the next decision: the next task in id order, not the yielder, and switching is
  * then free. A busy-waiting client therefore lets the others run under the default schedule.
  */
@@ -164,11 +160,11 @@ export class Recorder implements Chooser {
     return p ? `${p.name}#${this.taskSteps[p.id]!}` : '#0';
   }
 
-  /** The running task gives the CPU away at the end of this step. */
-  noteYield(task: Task): void {
+  /** `task` gave the CPU away at the end of its step (the scheduler saw a sched_yield point). */
+  onYield(task: Task): void {
     this.yielder = task;
-    const inner = this.inner as Partial<YieldAware>;
-    inner.onYield?.(task);
+    const inner = this.inner;
+    if (!isSource(inner)) inner.onYield?.(task);
   }
 
   choose(runnable: readonly Task[], last: Task | null, step: number): number {

@@ -1,7 +1,6 @@
 import { Prng } from '../base/prng.js';
 import type { Chooser } from '../sched/chooser.js';
 import type { Task } from '../sched/task.js';
-import type { YieldAware } from './decisions.js';
 import { type RecordedRun, type Strategy, highest } from './strategy.js';
 
 /**
@@ -13,7 +12,7 @@ import { type RecordedRun, type Strategy, highest } from './strategy.js';
  * Change points are chosen among the run's decisions, k being the most decisions a run of the
  * scenario has taken so far (learned from the first run, which has no change point).
  */
-export class PctChooser implements Chooser, YieldAware {
+export class PctChooser implements Chooser {
   private readonly prio = new Map<number, number>();
   private decision = 0;
   private changed = 0;

@@ -1,7 +1,6 @@
 import { Prng } from '../base/prng.js';
 import type { Chooser } from '../sched/chooser.js';
 import type { Task } from '../sched/task.js';
-import type { YieldAware } from './decisions.js';
 import { ForkedStreamStrategy } from './random.js';
 import { highest } from './strategy.js';
 
@@ -12,7 +11,7 @@ import { highest } from './strategy.js';
  * several steps in a row and then yield for a while, which samples interleavings of the tasks'
  * steps far more evenly.
  */
-export class PosChooser implements Chooser, YieldAware {
+export class PosChooser implements Chooser {
   private readonly prio = new Map<number, number>();
   private ran = -1;
 

@@ -198,7 +198,6 @@ class Context implements RunContext {
   constructor(
     readonly machine: Machine,
     readonly liveness: Liveness,
-    private readonly recorder: Recorder,
   ) {}
   mark(flag: string): void {
     this.flags.add(flag);
@@ -216,8 +215,7 @@ class Context implements RunContext {
     this.liveness.progress();
   }
   *sched_yield(what = 'sched_yield'): KGen {
-    const t = this.machine.sched.current;
-    if (t) this.recorder.noteYield(t);
+    // The scheduler tells the chooser (and so the recorder) about the yield.
     yield { op: 'sched_yield', resource: what };
   }
 }
@@ -247,7 +245,7 @@ export function runOnce(scenario: Scenario, chooser: RunChooser, opts: RunOption
     s,
     opts.livelockRetries ?? scenario.livelockRetries ?? DEFAULT_LIVELOCK_RETRIES,
   );
-  const ctx = new Context(m, liveness, rec);
+  const ctx = new Context(m, liveness);
   const goals = scenario.goals ?? [];
   let memory: MemorySink | null = null;
   if (goals.some((g) => g.trace)) {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { knownBugs } from '../base/bugs.js';
 import { explore, findingTemplate, replayTwice, targetOf } from '../explore/index.js';
+import type { Scenario } from '../explore/index.js';
+import { ANON, PAGE, RW, fill, proc, userptr } from './common.js';
 import {
   BUG_SCENARIOS,
   SCENARIOS,
@@ -77,6 +79,33 @@ describe(`the bug zoo (seed ${SEED})`, () => {
       const r = explore(w, { seed: SEED, schedules: CLEAN, shrink: false });
       expect(r.failure?.finding.message ?? null).toBeNull();
       expect(r.coverage.filter((c) => !c.reached).map((c) => c.name)).toEqual([]);
+    });
+  }
+});
+
+/**
+ * A setup whose fill meets a userptr object with no resident page: execbuffer gets -EAGAIN while
+ * the get-pages worker runs, and the sync facade's drmIoctl retries through sched_yield. PCT once
+ * starved the worker here (a change point dropped it below every fresh syscall task, and the
+ * facade's yield was not seen as one): a correct program hit the step bound.
+ */
+const FACADE_RETRY: Scenario = {
+  name: 'test/facade-retry',
+  description: 'setup fills a userptr object over a page that is not resident (EAGAIN, drmIoctl retries)',
+  config: { ramBytes: 512 * 1024 },
+  run(m) {
+    const { p, fd } = proc(m);
+    const a = p.mmap(0, PAGE, RW, ANON);
+    fill(p, fd, userptr(p, fd, a, PAGE), 1);
+  },
+};
+
+describe('a setup retrying -EAGAIN through the sync facade', () => {
+  for (const strategy of ['pct:2', 'pct:3', 'pos', 'random']) {
+    it(`runs clean under ${strategy}: the yield lets the worker run`, () => {
+      const r = explore(FACADE_RETRY, { seed: SEED, schedules: 40, strategy, shrink: false });
+      expect(r.failure?.finding.message ?? null).toBeNull();
+      expect(r.stats.schedules).toBe(40);
     });
   }
 });

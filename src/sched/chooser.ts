@@ -16,6 +16,11 @@ export interface Chooser {
    * in [0, n). Every such choice flows from the same decision stream.
    */
   pick(n: number, what: string): number;
+  /**
+   * `task` gave the CPU away at the end of the step it just ran (a `sched_yield` point: a
+   * busy-wait loop backing off). Optional: a chooser that assumes progress (PCT) moves it aside.
+   */
+  onYield?(task: Task): void;
 }
 
 /**

@@ -423,4 +423,27 @@ describe(`sched (seed ${SEED})`, () => {
     expect(trace(7)).toBe(trace(7));
     expect(trace(7)).not.toBe(trace(8));
   });
+
+  it('tells the chooser about a sched_yield point once the step that yielded it ended', () => {
+    const seen: string[] = [];
+    const chooser = new FirstChooser();
+    const s = new Scheduler({
+      chooser: Object.assign(chooser, {
+        onYield: (t: { name: string }) => seen.push(`${t.name}@${s.step}`),
+      }),
+    });
+    s.spawn('a', 'user', spin(2));
+    s.spawn('b', 'user', yielding());
+    s.runIdle();
+    // b's first step yields; a's steps are plain points.
+    expect(seen).toEqual(['b@4']);
+  });
 });
+
+function* spin(n: number): KGen {
+  for (let i = 0; i < n; i++) yield { op: 'point' };
+}
+function* yielding(): KGen {
+  yield { op: 'sched_yield' };
+  yield { op: 'point' };
+}

@@ -167,6 +167,9 @@ export class Scheduler {
       this.finish(t, r.value, undefined);
     } else {
       const p = r.value;
+      // The scheduler, not the caller, tells the chooser about a yield: every sched_yield (a
+      // thread's, or the sync facade's drmIoctl backing off) moves the default on.
+      if (p.op === 'sched_yield') this.chooser.onYield?.(t);
       this.now += this.stepNs + (p.cost ?? 0);
       if (this.sinks.length > 0) this.emit(t, 'i', p.op, p.resource, p.detail, t.wakeFlow || undefined);
       t.wakeFlow = 0;
