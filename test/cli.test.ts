@@ -12,6 +12,7 @@ function run(...argv: string[]): { code: number; out: string; err: string; lines
   let t = 0;
   const io: Io = { out: (l) => out.push(l), err: (l) => err.push(l), now: () => (t += 1) };
   const code = main(argv, io);
+  if (typeof code !== 'number') throw new Error(`${argv.join(' ')} answered asynchronously`);
   return { code, out: out.join('\n'), err: err.join('\n'), lines: out };
 }
 
@@ -31,6 +32,9 @@ describe('the userptr command', () => {
       ['explore', 'v16-worker-race', '--schedules', '2', '--seconds', '1'],
       ['explore', 'v16-worker-race', '--schedules', 'many'],
       ['explore', 'v16-worker-race', '--strategy', 'nope'],
+      ['explore', 'v16-worker-race', '--jobs', '0'],
+      ['explore', 'v16-worker-race', '--jobs', '2', '--strategy', 'dfs'],
+      ['explore', 'v16-worker-race', '--jobs', '4', '--schedules', '2'],
       ['replay', 'not-a-schedule'],
       ['trace', 'up1:bug/v16-worker-race:a9dd1141:AgICAAAAAAMCAgICAgIE'],
       ['zoo', '--budget', '0'],

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { knownBugs } from '../base/bugs.js';
 import {
   type ExploreProgress,
+  type ExploreResult,
   type RunResult,
   type Scenario,
   configHash,
@@ -16,12 +17,20 @@ import {
   SCENARIOS,
   WORKLOADS,
   formatZoo,
+  resolveScenario as resolveBugScenario,
   runZoo,
   scenarioByName,
   setInvariants,
   withBugs,
 } from '../scenarios/index.js';
 import { MemorySink, type TraceEvent, formatChromeTrace, renderSwimLanes } from '../trace/index.js';
+import {
+  type JobSummary,
+  type ParallelResult,
+  type ScenarioRef,
+  exploreParallel,
+  jobStrategy,
+} from './parallel.js';
 
 /** Where a command writes, and whether its stdout is a terminal. */
 export interface Io {
@@ -63,16 +72,19 @@ export interface ExploreArgs {
   schedules?: number;
   seconds?: number;
   seed?: number;
+  /** Worker threads (default 1: this thread). */
+  jobs?: number;
+  /** Print the result as one JSON document instead of the report. */
+  json?: boolean;
 }
 
 function resolveScenario(name: string, bugs?: string[]): Scenario {
-  const s = scenarioByName(name);
-  if (!s) throw new UsageError(`unknown scenario '${name}' (see 'userptr list')`);
-  if (!bugs) return s;
-  const ids = new Set(knownBugs().map((b) => b.id));
-  for (const b of bugs)
-    if (b !== 'as-merged' && !ids.has(b)) throw new UsageError(`unknown bug id '${b}' (see 'userptr list')`);
-  return withBugs(s, bugs);
+  try {
+    return resolveBugScenario(name, bugs);
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** The events of a run worth a swim lane: from the scenario's first thread on, tasks that did something. */
@@ -101,45 +113,89 @@ function findingLines(run: RunResult, io: Io): void {
   }
 }
 
-export function exploreCommand(name: string, a: ExploreArgs, io: Io): number {
+export function exploreCommand(name: string, a: ExploreArgs, io: Io): number | Promise<number> {
   const s = resolveScenario(name, a.bug);
   if (a.schedules !== undefined && a.seconds !== undefined)
     throw new UsageError('give --schedules or --seconds, not both');
   const strategy = a.strategy ?? 'portfolio';
+  const jobs = a.jobs ?? 1;
   try {
     makeStrategy(strategy, 1);
+    for (let i = 0; i < jobs; i++) jobStrategy(strategy, i, jobs);
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  const budget = a.seconds !== undefined ? `${a.seconds} s` : `${a.schedules ?? 1000} schedules`;
-  io.out(
-    `exploring ${s.name} [${(s.config.bugs as string[] | undefined)?.join(', ') || 'correct design'}] with ${strategy}, seed ${a.seed ?? 1}, ${budget}`,
-  );
+  const schedules = a.seconds === undefined ? (a.schedules ?? 1000) : undefined;
+  if (schedules !== undefined && schedules < jobs)
+    throw new UsageError(`--schedules ${schedules} is fewer than --jobs ${jobs}`);
+  const budget = a.seconds !== undefined ? `${a.seconds} s` : `${schedules} schedules`;
+  const seed = a.seed ?? 1;
+  if (!a.json)
+    io.out(
+      `exploring ${s.name} [${designOf(s)}] with ${strategy}, seed ${seed}, ${budget}${jobs > 1 ? `, ${jobs} jobs (seeds ${seed}–${seed + jobs - 1})` : ''}`,
+    );
   const show = (p: ExploreProgress): void => {
+    if (a.json) return;
     const rate = p.schedulesPerSecond !== undefined ? `${p.schedulesPerSecond.toFixed(0)}/s` : '';
     const line = `${p.schedules} schedules ${rate}  coverage ${p.goalsReached}/${p.goalsTotal}  findings ${p.failures}  ${p.status}`;
     if (io.status && !p.done) io.status(line);
     else io.out(line);
   };
-  const r = explore(s, {
+  const budgetOpt = schedules !== undefined ? { schedules } : { seconds: a.seconds! };
+  if (jobs === 1) {
+    const r = explore(s, {
+      strategy,
+      seed,
+      ...budgetOpt,
+      now: io.now,
+      onProgress: show,
+      progressEvery: io.status ? 20 : 200,
+    });
+    return exploreReport(s, r, { strategy, seed, jobs }, a.json ?? false, io);
+  }
+  const ref: ScenarioRef = { module: SCENARIOS_MODULE, name: s.name };
+  if (a.bug) ref.bugs = a.bug;
+  return exploreParallel(ref, {
+    jobs,
     strategy,
-    seed: a.seed ?? 1,
-    ...(a.seconds !== undefined ? { seconds: a.seconds } : { schedules: a.schedules ?? 1000 }),
+    seed,
+    ...budgetOpt,
     now: io.now,
     onProgress: show,
     progressEvery: io.status ? 20 : 200,
-  });
+  }).then((r) => exploreReport(s, r, { strategy, seed, jobs }, a.json ?? false, io));
+}
+
+/** The module workers resolve scenarios from: this program's own scenarios. */
+const SCENARIOS_MODULE = new URL('../scenarios/index.js', import.meta.url).href;
+
+function designOf(s: Scenario): string {
+  return (s.config.bugs as string[] | undefined)?.join(', ') || 'correct design';
+}
+
+/** The end of an exploration: coverage, then the failure's report (or JSON); the exit status. */
+function exploreReport(
+  s: Scenario,
+  r: ExploreResult | ParallelResult,
+  how: { strategy: string; seed: number; jobs: number },
+  json: boolean,
+  io: Io,
+): number {
+  const f = r.failure;
+  const job = 'failedJob' in r && r.failedJob >= 0 ? r.jobs[r.failedJob]! : null;
+  if (json) {
+    io.out(JSON.stringify(exploreJson(s, r, how, job), null, 2));
+    return f ? 1 : 0;
+  }
   for (const c of r.coverage)
     io.out(`goal ${c.reached ? 'reached' : 'NOT reached'}: ${c.name}${c.reached ? ` (${c.runs} runs)` : ''}`);
-  const f = r.failure;
   if (!f) {
     io.out(`no finding in ${r.stats.schedules} schedules${r.complete ? ' (the search is complete)' : ''}`);
     return 0;
   }
   io.out('');
-  io.out(
-    `FOUND after ${f.found.index} schedules (${f.found.strategy}): ${f.finding.kind}: ${f.finding.message}`,
-  );
+  const where = job ? `${f.found.strategy}, job ${job.index}, seed ${job.seed}` : f.found.strategy;
+  io.out(`FOUND after ${f.found.index} schedules (${where}): ${f.finding.kind}: ${f.finding.message}`);
   io.out('');
   const run = replayReport(s, f.schedule, f.prerequisites, io);
   io.out('');
@@ -151,6 +207,51 @@ export function exploreCommand(name: string, a: ExploreArgs, io: Io): number {
   io.out(`schedule: ${f.schedule}`);
   io.out(`replay:   ${f.replayCommand}`);
   return 1;
+}
+
+/** `explore --json`: what a batch runner handing out seeds collects. */
+function exploreJson(
+  s: Scenario,
+  r: ExploreResult | ParallelResult,
+  how: { strategy: string; seed: number; jobs: number },
+  job: JobSummary | null,
+): unknown {
+  const f = r.failure;
+  return {
+    scenario: s.name,
+    configHash: configHash(s),
+    bugs: (s.config.bugs as string[] | undefined) ?? [],
+    strategy: how.strategy,
+    seed: how.seed,
+    jobs: how.jobs,
+    schedules: r.stats.schedules,
+    steps: r.stats.steps,
+    elapsedMs: r.stats.elapsedMs ?? null,
+    schedulesPerSecond: r.stats.schedulesPerSecond ?? null,
+    exhausted: r.exhausted,
+    complete: r.complete,
+    coverage: r.coverage.map((c) => ({
+      name: c.name,
+      reached: c.reached,
+      runs: c.runs,
+      firstSchedule: c.firstSchedule ?? null,
+    })),
+    failure: f
+      ? {
+          kind: f.finding.kind,
+          message: f.finding.message,
+          template: f.template,
+          task: f.finding.task,
+          step: f.finding.step,
+          schedule: f.schedule,
+          prerequisites: f.prerequisites,
+          replayCommand: f.replayCommand,
+          found: { ...f.found, job: job?.index ?? 0, seed: job?.seed ?? how.seed },
+          replayedTwice: f.replay.reproduced && f.replay.deterministic,
+          shrunk: f.shrink ? f.shrink.summary : null,
+        }
+      : null,
+  };
 }
 
 // --- replay / trace -------------------------------------------------------------------------------
@@ -181,7 +282,7 @@ export function replayCommandRun(schedules: string[], io: Io): number {
   const last = schedules[schedules.length - 1]!;
   const s = scenarioOfSchedule(last);
   for (const p of schedules.slice(0, -1)) scenarioOfSchedule(p);
-  io.out(`replaying ${s.name} [${(s.config.bugs as string[] | undefined)?.join(', ') || 'correct design'}]`);
+  io.out(`replaying ${s.name} [${designOf(s)}]`);
   const run = replayReport(s, last, schedules.slice(0, -1), io);
   findingLines(run, io);
   io.out(`steps ${run.steps}, decisions ${run.decisions.length}, preemptions ${run.preemptions}`);

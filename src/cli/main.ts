@@ -58,7 +58,7 @@ export function nodeIo(): Io {
  * The `userptr` program. Every command sets `result.code`; bad arguments throw a CommanderError
  * with exit code 2 after printing a one-line error and the usage.
  */
-export function makeProgram(io: Io, result: { code: number }): Command {
+export function makeProgram(io: Io, result: { code: number; pending?: Promise<number> }): Command {
   const program = new Command()
     .name('userptr')
     .description(
@@ -67,9 +67,11 @@ export function makeProgram(io: Io, result: { code: number }): Command {
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError()
     .exitOverride();
-  const run = (fn: () => number, cmd: Command): void => {
+  const run = (fn: () => number | Promise<number>, cmd: Command): void => {
     try {
-      result.code = fn();
+      const r = fn();
+      if (typeof r === 'number') result.code = r;
+      else result.pending = r;
     } catch (e) {
       if (e instanceof UsageError) cmd.error(`error: ${e.message}`, { exitCode: 2, code: 'userptr.usage' });
       throw e;
@@ -104,7 +106,7 @@ export function makeProgram(io: Io, result: { code: number }): Command {
     .description('explore a scenario for findings')
     .argument('<scenario>', "a scenario name (see 'userptr list')")
     .option('--bug <id>', "turn a bug switch on instead of the scenario's own (repeatable)", collect)
-    .option('--strategy <s>', 'random, pct[:d], pos, dfs[:b], portfolio', 'portfolio')
+    .option('--strategy <s>', 'random, pct[:d], pos, dfs[:b], portfolio, sampling', 'portfolio')
     .addOption(
       new Option('--schedules <n>', 'schedules to run (default 1000)')
         .argParser(intArg('schedules', 1, 1e9))
@@ -112,10 +114,25 @@ export function makeProgram(io: Io, result: { code: number }): Command {
     )
     .addOption(new Option('--seconds <s>', 'seconds to explore').argParser(secondsArg))
     .option('--seed <n>', "seed of the strategy's stream", seedArg, 1)
+    .option(
+      '--jobs <n>',
+      'worker threads exploring at once (job i runs seed + i; DFS stays in job 0)',
+      intArg('jobs', 1, 256),
+      1,
+    )
+    .option('--json', 'print the result as one JSON document (for batch runners)')
     .action(function (
       this: Command,
       name: string,
-      o: { bug?: string[]; strategy: string; schedules?: number; seconds?: number; seed: number },
+      o: {
+        bug?: string[];
+        strategy: string;
+        schedules?: number;
+        seconds?: number;
+        seed: number;
+        jobs: number;
+        json?: boolean;
+      },
     ) {
       run(() => exploreCommand(name, o, io), this);
     });
@@ -146,9 +163,12 @@ export function makeProgram(io: Io, result: { code: number }): Command {
   return program;
 }
 
-/** Runs the program on `argv` (user arguments only); the exit status. */
-export function main(argv: string[], io: Io): number {
-  const result = { code: 0 };
+/**
+ * Runs the program on `argv` (user arguments only); the exit status, or its promise for a
+ * command that waits for worker threads (`explore --jobs`).
+ */
+export function main(argv: string[], io: Io): number | Promise<number> {
+  const result: { code: number; pending?: Promise<number> } = { code: 0 };
   const program = makeProgram(io, result);
   try {
     program.parse(argv, { from: 'user' });
@@ -159,7 +179,7 @@ export function main(argv: string[], io: Io): number {
     }
     throw e;
   }
-  return result.code;
+  return result.pending ?? result.code;
 }
 
 function isMain(): boolean {
@@ -179,5 +199,5 @@ if (isMain()) {
       process.exit(process.exitCode ?? 0);
     });
   }
-  process.exitCode = main(process.argv.slice(2), nodeIo());
+  process.exitCode = await main(process.argv.slice(2), nodeIo());
 }

@@ -46,6 +46,8 @@ export interface ExploreOptions {
   failOn?: (f: ExploreFinding) => boolean;
   /** Shrink the failure (default true); `maxRuns` bounds the replays spent on it. */
   shrink?: boolean | { maxRuns: number };
+  /** Asked before every schedule: true ends the exploration there (another job found a bug). */
+  shouldStop?: () => boolean;
 }
 
 export interface ExploreProgress {
@@ -112,6 +114,8 @@ export interface ExploreResult {
   exhausted: boolean;
   /** …because every schedule of the scenario was run (exhaustive search, no finding). */
   complete: boolean;
+  /** Ended early because `shouldStop` said so. */
+  stopped: boolean;
   coverage: GoalCoverage[];
   stats: ExploreStats;
 }
@@ -155,6 +159,7 @@ export function explore(scenario: Scenario, opts: ExploreOptions = {}): ExploreR
   let schedules = 0;
   let steps = 0;
   let exhausted = false;
+  let stopped = false;
   let found: {
     run: RunResult;
     finding: ExploreFinding;
@@ -183,6 +188,10 @@ export function explore(scenario: Scenario, opts: ExploreOptions = {}): ExploreR
 
   while (schedules < limit) {
     if (now && now() - t0 >= budgetMs) break;
+    if (opts.shouldStop?.()) {
+      stopped = true;
+      break;
+    }
     const chooser = strategy.next();
     if (!chooser) {
       exhausted = true;
@@ -250,6 +259,7 @@ export function explore(scenario: Scenario, opts: ExploreOptions = {}): ExploreR
     failure,
     exhausted,
     complete: exhausted && strategy.complete && !failure,
+    stopped,
     coverage,
     stats,
   };

@@ -8,7 +8,7 @@ import type { RecordedRun, Strategy } from './strategy.js';
  * every schedule has been run and the portfolio is complete too.
  */
 export class PortfolioStrategy implements Strategy {
-  readonly name = 'portfolio';
+  readonly name: string = 'portfolio';
   private turn = 0;
   private last: Strategy | null = null;
   private finished = false;

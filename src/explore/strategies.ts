@@ -14,6 +14,7 @@ export const STRATEGY_NAMES = [
   'dfs',
   'dfs:<max preemptions>',
   'portfolio',
+  'sampling',
 ];
 
 /**
@@ -25,8 +26,14 @@ export const STRATEGY_NAMES = [
 export const PORTFOLIO = ['random', 'pos', 'random', 'pos', 'pct:3', 'dfs'];
 
 /**
+ * The portfolio without its systematic member: what the other jobs of a parallel exploration
+ * run beside the one that searches (DFS has no seed, so a second copy would repeat the first).
+ */
+export const SAMPLING = PORTFOLIO.filter((s) => !s.startsWith('dfs'));
+
+/**
  * A strategy from its name: `random`, `pct` (depth 3) or `pct:<d>`, `pos`, `dfs` (exhaustive,
- * iterative deviation bounding) or `dfs:<max preemptions>`, `portfolio`.
+ * iterative deviation bounding) or `dfs:<max preemptions>`, `portfolio`, `sampling`.
  */
 export function makeStrategy(spec: string, seed: number): Strategy {
   const [name, arg, ...rest] = spec.split(':');
@@ -53,7 +60,16 @@ export function makeStrategy(spec: string, seed: number): Strategy {
         if (arg === undefined)
           return new PortfolioStrategy(PORTFOLIO.map((s, i) => makeStrategy(s, memberSeed(seed, i))));
         break;
+      case 'sampling':
+        if (arg === undefined)
+          return new SamplingStrategy(SAMPLING.map((s, i) => makeStrategy(s, memberSeed(seed, i))));
+        break;
     }
   }
   throw new RangeError(`unknown strategy '${spec}' (known: ${STRATEGY_NAMES.join(', ')})`);
+}
+
+/** The portfolio's sampling members in rotation, named as such. */
+class SamplingStrategy extends PortfolioStrategy {
+  override readonly name = 'sampling';
 }

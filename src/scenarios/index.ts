@@ -2,6 +2,7 @@
  * scenarios/: concurrent programs over a fresh machine — one per historic bug switch, in which
  * the explorer finds the switch's finding, and workloads that run clean on the correct design.
  */
+import { knownBugs } from '../base/bugs.js';
 import type { Scenario } from '../explore/index.js';
 import { BUG_SCENARIOS } from './bugs.js';
 import { type BugScenario, withBugs } from './common.js';
@@ -17,6 +18,21 @@ export const SCENARIOS: readonly Scenario[] = [...BUG_SCENARIOS, ...WORKLOADS];
 /** A scenario by name (`bug/v16-worker-race`, or just `v16-worker-race`), or undefined. */
 export function scenarioByName(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name) ?? SCENARIOS.find((s) => s.name === `bug/${name}`);
+}
+
+/**
+ * A scenario by name with `bugs` switched on instead of its own (none given: as it is). Throws a
+ * RangeError naming the unknown scenario or switch. Parallel explorations resolve their scenario
+ * through this in every worker (`exploreParallel`'s scenario module).
+ */
+export function resolveScenario(name: string, bugs?: readonly string[]): Scenario {
+  const s = scenarioByName(name);
+  if (!s) throw new RangeError(`unknown scenario '${name}' (see 'userptr list')`);
+  if (!bugs) return s;
+  const ids = new Set(knownBugs().map((b) => b.id));
+  for (const b of bugs)
+    if (b !== 'as-merged' && !ids.has(b)) throw new RangeError(`unknown bug id '${b}' (see 'userptr list')`);
+  return withBugs(s, bugs);
 }
 
 /** The bug scenario of a switch. */

@@ -3,6 +3,7 @@
  * scenario, and schedules needed to find each bug per strategy.
  */
 import { explore } from '../../explore/index.js';
+import { exploreParallel } from '../parallel.js';
 import { BUG_SCENARIOS, THREE_TASK, isExpected } from '../../scenarios/index.js';
 import { type Measured, medianFigure, timeMs } from './stats.js';
 
@@ -62,6 +63,36 @@ export function schedulesToFind(): Measured[] {
     }
   }
   return out;
+}
+
+/** Schedules per sample of the parallel figure (shared among the jobs). */
+const PARALLEL_SAMPLE = 6000;
+
+/**
+ * `explorer-parallel-speedup-2-jobs`: THREE_TASK explored by `exploreParallel` with one worker
+ * thread and with two, the same total of schedules (random strategy); the ratio of their wall
+ * times, side by side per repetition; the median. Both pay a worker's start-up. On a machine
+ * with two free cores it approaches 2.
+ */
+export async function parallelSpeedup(o: { reps: number }): Promise<Measured[]> {
+  const module = new URL('../../scenarios/index.js', import.meta.url).href;
+  const once = async (jobs: number): Promise<number> => {
+    const t0 = performance.now();
+    const r = await exploreParallel(
+      { module, name: THREE_TASK.name },
+      { jobs, schedules: PARALLEL_SAMPLE, strategy: 'random', shrink: false },
+    );
+    if (r.failure) throw new Error(`${THREE_TASK.name}: ${r.failure.finding.message}`);
+    return performance.now() - t0;
+  };
+  await once(2); // warm-up
+  const samples: number[] = [];
+  for (let i = 0; i < Math.min(o.reps, 3); i++) {
+    const one = await once(1);
+    const two = await once(2);
+    samples.push(one / two);
+  }
+  return [medianFigure('explorer-parallel-speedup-2-jobs', 'ratio', samples)];
 }
 
 /** The whole suite (`--only explore`). */

@@ -5,7 +5,7 @@
  *   node dist/cli/bench/run.js [--reps N] [--only NAME[,NAME...]] [--no-write]
  */
 import { parseArgs } from 'node:util';
-import { exploreSuite } from './explore.js';
+import { exploreSuite, parallelSpeedup } from './explore.js';
 import * as gpu from './gpu.js';
 import * as machine from './machine.js';
 import { formatTable, writeResults } from './report.js';
@@ -15,7 +15,7 @@ import * as userptr from './userptr.js';
 interface Suite {
   /** Short name for --only. */
   name: string;
-  run: (o: { reps: number }) => Measured[];
+  run: (o: { reps: number }) => Measured[] | Promise<Measured[]>;
 }
 
 /** Every figure, in the order they run. Later issues add their suites here. */
@@ -29,9 +29,10 @@ const SUITES: readonly Suite[] = [
   { name: 'userptr-cycle', run: userptr.createBlitClose },
   { name: 'userptr-munmap', run: userptr.munmapManyObjects },
   { name: 'explore', run: exploreSuite },
+  { name: 'explore-parallel', run: parallelSpeedup },
 ];
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -65,7 +66,7 @@ function main(argv: string[]): number {
     collectGarbage();
     const ts = nowMs();
     process.stderr.write(`bench: ${suite.name} ... `);
-    const got = suite.run({ reps });
+    const got = await suite.run({ reps });
     process.stderr.write(`${((nowMs() - ts) / 1000).toFixed(1)} s\n`);
     for (const r of got) rows.push(r.target !== undefined ? { ...r, ok: meetsTarget(r.value, r.target) } : r);
   }
@@ -75,4 +76,4 @@ function main(argv: string[]): number {
   return rows.some((r) => r.ok === false) ? 1 : 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));
