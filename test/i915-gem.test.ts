@@ -116,6 +116,16 @@ describe('PREAD / PWRITE', () => {
     }
   });
 
+  it('a huge PWRITE over unmapped memory is EFAULT at its first page, not a walk of every page', () => {
+    const { m, p, fd } = boot();
+    const h = user.gem_create(p, fd, PAGE);
+    // PWRITE's source, 1 TiB from an address nothing maps: the prefault stops at the first page.
+    expect(() => pwrite(p, fd, h, 0n, 1n << 40n, 0x100000000n)).toThrow(errno('EFAULT'));
+    // PREAD checks the object's bounds first.
+    expect(() => pread(p, fd, h, 0n, 1n << 40n, 0x100000000n)).toThrow(errno('EINVAL'));
+    expect(m.shutdown()).toEqual([]);
+  });
+
   it('answers 0 for size 0 before any other check', () => {
     const { m, p, fd } = boot();
     pread(p, fd, 99, 1n << 60n, 0n, BigInt(TASK_SIZE) + 4096n);

@@ -83,7 +83,13 @@ import {
 import { CAP_SYS_ADMIN, current } from '../mm/current.js';
 import { pte_allows } from '../mm/memory.js';
 import { type MmStruct, pte_pfn } from '../mm/mm_types.js';
-import { access_ok, copy_from_user, copy_to_user, user_pages_readable } from '../mm/uaccess.js';
+import {
+  access_ok,
+  copy_from_user,
+  copy_to_user,
+  fault_in_multipages_readable,
+  user_pages_readable,
+} from '../mm/uaccess.js';
 import type { KGen, Point } from '../sched/task.js';
 import * as uapi from '../uapi/i915_drm.js';
 import { type DrmI915Private, to_i915 } from './i915_drv.js';
@@ -257,24 +263,6 @@ const u64Bytes = new Uint8Array(u64View.buffer);
 function u64_bytes(v: bigint): Uint8Array {
   u64View.setBigUint64(0, BigInt.asUintN(64, v), true);
   return u64Bytes.slice();
-}
-
-/**
- * fault_in_multipages_readable(): read one byte of every page of the range (and its last byte),
- * faulting them in. 0 or -EFAULT.
- */
-function* fault_in_multipages_readable(mm: MmStruct, uaddr: number, size: number): KGen<number> {
-  if (size === 0) return 0;
-  const c = new Uint8Array(1);
-  const end = uaddr + size - 1;
-  while (uaddr <= end) {
-    if (yield* copy_from_user(mm, c, uaddr)) return -ERRNO.EFAULT;
-    uaddr += PAGE_SIZE;
-  }
-  if (Math.floor(uaddr / PAGE_SIZE) === Math.floor(end / PAGE_SIZE)) {
-    if (yield* copy_from_user(mm, c, end)) return -ERRNO.EFAULT;
-  }
-  return 0;
 }
 
 // --- argument checks ----------------------------------------------------------------------------

@@ -16,7 +16,13 @@ import { pte_allows } from '../mm/memory.js';
 import { type MmStruct, TASK_SIZE, type VmAreaStruct, pte_pfn } from '../mm/mm_types.js';
 import { vm_mmap_pgoff } from '../mm/mmap.js';
 import { shmem_vm_ops } from '../mm/shmem.js';
-import { copy_from_user, copy_to_user, user_pages_readable } from '../mm/uaccess.js';
+import {
+  copy_from_user,
+  copy_to_user,
+  fault_in_multipages_readable,
+  fault_in_multipages_writeable,
+  user_pages_readable,
+} from '../mm/uaccess.js';
 import type { KGen } from '../sched/task.js';
 import * as mman from '../uapi/mman.js';
 import * as uapi from '../uapi/i915_drm.js';
@@ -84,35 +90,6 @@ function copy_user_inatomic(mm: MmStruct, uaddr: number, buf: Uint8Array, to_use
     if (to_user) frame.set(buf.subarray(done, done + n), off);
     else buf.set(frame.subarray(off, off + n), done);
     done += n;
-  }
-  return 0;
-}
-
-/** The user addresses fault_in_multipages_*() touches: every page from uaddr on, and the end. */
-function fault_in_addresses(uaddr: number, size: number): number[] {
-  if (size === 0) return [];
-  const end = uaddr + size - 1;
-  const out: number[] = [];
-  let a = uaddr;
-  for (; a <= end; a += PAGE_SIZE) out.push(a);
-  if (Math.floor(a / PAGE_SIZE) === Math.floor(end / PAGE_SIZE)) out.push(end);
-  return out;
-}
-
-/** fault_in_multipages_writeable(): stores a zero byte in every page of the range. 0 / -EFAULT. */
-function* fault_in_multipages_writeable(mm: MmStruct, uaddr: number, size: number): KGen<number> {
-  const zero = new Uint8Array(1);
-  for (const a of fault_in_addresses(uaddr, size)) {
-    if (yield* copy_to_user(mm, a, zero)) return -ERRNO.EFAULT;
-  }
-  return 0;
-}
-
-/** fault_in_multipages_readable(): loads a byte of every page of the range. 0 / -EFAULT. */
-function* fault_in_multipages_readable(mm: MmStruct, uaddr: number, size: number): KGen<number> {
-  const one = new Uint8Array(1);
-  for (const a of fault_in_addresses(uaddr, size)) {
-    if (yield* copy_from_user(mm, one, a)) return -ERRNO.EFAULT;
   }
   return 0;
 }

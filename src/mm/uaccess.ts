@@ -150,3 +150,34 @@ export function user_pages_readable(mm: MmStruct, uaddr: number, size: number): 
   }
   return true;
 }
+
+/**
+ * The addresses fault_in_multipages_*() touch: one in every page from `uaddr` on, then the last
+ * byte when the range spills into a page the stride skipped. Lazy: a caller stops at the first
+ * fault, so a huge range costs only what it touches.
+ */
+function* fault_in_points(uaddr: number, size: number): Generator<number, void, void> {
+  if (size === 0) return;
+  const end = uaddr + size - 1;
+  let a = uaddr;
+  for (; a <= end; a += PAGE_SIZE) yield a;
+  if (Math.floor(a / PAGE_SIZE) === Math.floor(end / PAGE_SIZE)) yield end;
+}
+
+/** fault_in_multipages_readable(): loads a byte of every page of the range. 0 or -EFAULT. */
+export function* fault_in_multipages_readable(mm: MmStruct, uaddr: number, size: number): KGen<number> {
+  const one = new Uint8Array(1);
+  for (const a of fault_in_points(uaddr, size)) {
+    if (yield* copy_from_user(mm, one, a)) return -ERRNO.EFAULT;
+  }
+  return 0;
+}
+
+/** fault_in_multipages_writeable(): stores a zero byte in every page of the range. 0 or -EFAULT. */
+export function* fault_in_multipages_writeable(mm: MmStruct, uaddr: number, size: number): KGen<number> {
+  const zero = new Uint8Array(1);
+  for (const a of fault_in_points(uaddr, size)) {
+    if (yield* copy_to_user(mm, a, zero)) return -ERRNO.EFAULT;
+  }
+  return 0;
+}
