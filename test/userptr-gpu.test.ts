@@ -102,4 +102,25 @@ describe.each([7, 8] as const)(`userptr on the GPU, gen %i (seed ${SEED})`, (gen
     root.exit();
     expect(m.shutdown()).toEqual([]);
   });
+  it("dma-buf: a child exporting an unsynchronized object after its creator exited: EFAULT, never a BUG (3.16's mm_users hold: the export works)", () => {
+    for (const [bugs, expected] of [
+      [[], 'EFAULT'],
+      [['mmput-under-struct-mutex'], 'OK'],
+    ] as const) {
+      const m = Machine.boot({ seed: SEED, gpu: { gen }, bugs: [...bugs] });
+      const root = m.spawn({ uid: 0 });
+      const fd = root.open('/dev/dri/card0');
+      const a = root.mmap(0, SIZE, RW, ANON);
+      const h = drmUserptr(root, fd, a, SIZE, uapi.I915_USERPTR_UNSYNCHRONIZED);
+      const c = root.fork();
+      root.exit();
+      const pr = uapi.drm_prime_handle.encode({ handle: h, flags: uapi.DRM_CLOEXEC });
+      expect(
+        code(() => c.ioctl(fd, uapi.DRM_IOCTL_PRIME_HANDLE_TO_FD, pr)),
+        JSON.stringify(bugs),
+      ).toBe(expected);
+      c.exit();
+      expect(m.shutdown(), JSON.stringify(bugs)).toEqual([]);
+    }
+  });
 });

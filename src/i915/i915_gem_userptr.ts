@@ -828,11 +828,24 @@ function i915_gem_userptr_init__mm_struct(dp: DrmI915Private): MmStruct | null {
   return task.mm;
 }
 
-/** i915_gem_userptr_dmabuf_export(): a foreign importer needs invalidation: attach a notifier. */
+/**
+ * i915_gem_userptr_dmabuf_export(): a foreign importer needs invalidation: attach a notifier.
+ * When the object holds only mm_count, the creator may have exited (a forked child exports an
+ * unsynchronized object): registering on an mm without users is a BUG, so the registration
+ * borrows a user reference as the worker does, and a process that is gone gives -EFAULT.
+ */
 function* i915_gem_userptr_dmabuf_export(o: DrmI915GemObject): KGen<number> {
   const obj = to_userptr(o);
   if (obj.userptr.mn) return 0;
-  return yield* i915_gem_userptr_init__mmu_notifier(obj, 0);
+  const mm = obj.userptr.mm;
+  if (!mm || object_holds_mm_users(to_i915(obj.dev)))
+    return yield* i915_gem_userptr_init__mmu_notifier(obj, 0);
+  if (!mmget_not_zero(mm)) return -ERRNO.EFAULT;
+  try {
+    return yield* i915_gem_userptr_init__mmu_notifier(obj, 0);
+  } finally {
+    yield* mmput(mm);
+  }
 }
 
 export const i915_gem_userptr_ops: I915GemObjectOps = {
