@@ -6,8 +6,10 @@ import {
   Machine,
   MemorySink,
   type Process,
+  SegfaultError,
   uapi,
 } from '../src/index.js';
+import { TASK_SIZE } from '../src/mm/mm_types.js';
 import { Mutex } from '../src/sched/mutex.js';
 import { Completion } from '../src/sched/completion.js';
 import type { KGen } from '../src/sched/task.js';
@@ -34,6 +36,40 @@ describe(`kernel facade (seed ${SEED})`, () => {
       expect.objectContaining({ code: 'EBADF' }),
     );
     expect(() => p.mmap(0, 4096, RW, ANON, -1, 0.5)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('loads and stores fault where a CPU would, whatever the length; a bad buffer is EFAULT', () => {
+    const m = Machine.boot({ seed: SEED });
+    const p = m.spawn();
+    const a = p.mmap(0, 2 * 4096, RW, ANON);
+    const fault = (f: () => unknown): unknown => {
+      try {
+        f();
+      } catch (e) {
+        return e instanceof SegfaultError ? { signal: e.signal, addr: e.addr } : (e as ErrnoError).code;
+      }
+      return 'no fault';
+    };
+    // Longer than any JS buffer, or than the mapping: the first unmapped byte faults.
+    for (const len of [2 ** 32 + 1, 2 ** 31, 3 * 4096])
+      expect(fault(() => p.read(a, len))).toEqual({ signal: 'SIGSEGV', addr: a + 2 * 4096 });
+    // A range running past the end of user space: the pages before it, then TASK_SIZE.
+    const top = TASK_SIZE - 4096;
+    expect(p.mmap(top, 4096, RW, ANON | uapi.MAP_FIXED)).toBe(top);
+    expect(fault(() => p.write(top, new Uint8Array(8192).fill(7)))).toEqual({
+      signal: 'SIGSEGV',
+      addr: TASK_SIZE,
+    });
+    expect([...p.read(top + 4090, 6)]).toEqual([7, 7, 7, 7, 7, 7]);
+    expect(fault(() => p.read(TASK_SIZE + 4096, 1))).toEqual({ signal: 'SIGSEGV', addr: TASK_SIZE + 4096 });
+    // Typed arrays store their own bytes; what is not a buffer is a bad pointer.
+    p.write(a, new Uint32Array([0x04030201]));
+    p.write(a + 4, new DataView(new Uint8Array([5, 6]).buffer));
+    expect([...p.read(a, 6)]).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const bad of [null, undefined, 'bytes', 42, {}]) {
+      expect(fault(() => p.write(a, bad as Uint8Array))).toBe('EFAULT');
+    }
     expect(m.shutdown()).toEqual([]);
   });
 

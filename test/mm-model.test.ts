@@ -395,14 +395,16 @@ function modelFork(mp: MProc, child: Process): MProc {
  * is looked at, so a fault leaves the earlier pages written.
  */
 function modelAccess(mp: MProc, addr: number, len: number, write: Uint8Array | null): Outcome {
-  if (addr + len > TASK_SIZE) return { signal: 'SIGSEGV', addr: Math.max(addr, TASK_SIZE) };
-  const out = new Uint8Array(len);
+  if (addr >= TASK_SIZE) return { signal: 'SIGSEGV', addr };
+  // Past the end of user space the access faults at TASK_SIZE, after the pages before it.
+  const inside = Math.min(len, TASK_SIZE - addr);
+  const out = new Uint8Array(inside);
   let done = 0;
-  while (done < len) {
+  while (done < inside) {
     const a = addr + done;
     const page = Math.floor(a / P);
     const off = a % P;
-    const n = Math.min(P - off, len - done);
+    const n = Math.min(P - off, inside - done);
     const v = containing(mp.vmas, page);
     const allowed = v && (write ? v.prot & PROT_WRITE : v.prot & (PROT_READ | PROT_WRITE | PROT_EXEC));
     if (!v || !allowed) return { signal: 'SIGSEGV', addr: a };
@@ -421,6 +423,7 @@ function modelAccess(mp: MProc, addr: number, len: number, write: Uint8Array | n
     else if (bytes) out.set(bytes.subarray(off, off + n), done);
     done += n;
   }
+  if (inside < len) return { signal: 'SIGSEGV', addr: TASK_SIZE };
   return write ? ok(0) : { bytes: hexOf(out) };
 }
 

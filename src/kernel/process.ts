@@ -67,6 +67,13 @@ export class UserApi {
     const f = yield* sys.cpu_access(this.proc, addr, length, false, (frame, done) => out.set(frame, done));
     return f ? new SegfaultError(f.signal, f.addr, false) : out;
   }
+  /** A CPU load whose bytes nobody keeps: where it would fault, or null. */
+  *probe(addr: number, length: number): KGen<SegfaultError | null> {
+    this.enter();
+    yield new AccessPoint('load', addr, length);
+    const f = yield* sys.cpu_access(this.proc, addr, length, false, noop);
+    return f ? new SegfaultError(f.signal, f.addr, false) : null;
+  }
   /** A CPU store; returns the signal error instead of throwing. */
   *write(addr: number, bytes: Uint8Array): KGen<SegfaultError | null> {
     this.enter();
@@ -77,6 +84,8 @@ export class UserApi {
     return f ? new SegfaultError(f.signal, f.addr, true) : null;
   }
 }
+
+function noop(): void {}
 
 /** A user-mode load or store as a scheduling point; its address is only formatted when traced. */
 class AccessPoint implements Point {
@@ -172,16 +181,23 @@ export class Process implements TaskStruct {
     this.alive('read');
     checkNumbers('read', addr, length);
     if (length < 0) throw new ErrnoError(ERRNO.EINVAL, 'read');
+    if (length > MAX_READ) {
+      // No JS buffer holds the result: the load still faults where the CPU's would.
+      const f = this.machine.syscall(this, 'read', this.api.probe(ulong(addr), length));
+      if (f) throw f;
+      throw new ErrnoError(ERRNO.ENOMEM, 'read');
+    }
     const r = this.machine.syscall(this, 'read', this.api.read(ulong(addr), length));
     if (r instanceof SegfaultError) throw r;
     return r;
   }
 
   /** CPU stores through the page tables (breaking COW); throws SegfaultError on a bad access. */
-  write(addr: number, bytes: Uint8Array | ArrayLike<number>): void {
+  write(addr: number, bytes: Uint8Array | ArrayBufferView | ArrayLike<number>): void {
     this.alive('write');
     checkNumbers('write', addr);
-    const data = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
+    const data = storeBytes(bytes);
+    if (!data) throw new ErrnoError(ERRNO.EFAULT, 'write');
     const r = this.machine.syscall(this, 'write', this.api.write(ulong(addr), data));
     if (r) throw r;
   }
@@ -258,6 +274,21 @@ export class Process implements TaskStruct {
  */
 function ulong(a: number): number {
   return a < 0 ? 2 ** 64 + a : a;
+}
+
+/** The largest load `read` returns (a JS buffer's practical limit, 2 GiB - 1). */
+const MAX_READ = 0x7fffffff;
+
+/**
+ * What a store writes: a typed array's (or DataView's) own bytes, or an array(-like) of byte values;
+ * null for anything else (the caller answers EFAULT, as for a bad buffer pointer).
+ */
+function storeBytes(bytes: unknown): Uint8Array | null {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (typeof bytes === 'object' && bytes !== null && typeof (bytes as ArrayLike<number>).length === 'number')
+    return Uint8Array.from(bytes as ArrayLike<number>);
+  return null;
 }
 
 /** Arguments from a JS caller must be integers: anything else is -EINVAL. */

@@ -129,10 +129,13 @@ export function* user_access(
   write: boolean,
   fn: (frame: Uint8Array, done: number) => void,
 ): KGen<{ signal: 'SIGSEGV' | 'SIGBUS'; addr: number } | null> {
-  if (!access_ok(addr, len)) return { signal: 'SIGSEGV', addr: Math.max(addr, TASK_SIZE) };
+  if (addr >= TASK_SIZE) return { signal: 'SIGSEGV', addr };
+  // A range running past user space faults at the first byte it may not touch: within it, or
+  // at TASK_SIZE.
+  const inside = access_ok(addr, len) ? len : TASK_SIZE - addr;
   const fault = { code: 0, addr };
-  const left = yield* walk_user(mm, addr, len, write, fn, fault);
-  if (!left) return null;
+  const left = yield* walk_user(mm, addr, inside, write, fn, fault);
+  if (!left) return inside === len ? null : { signal: 'SIGSEGV', addr: TASK_SIZE };
   return { signal: fault.code & VM_FAULT_SIGBUS ? 'SIGBUS' : 'SIGSEGV', addr: fault.addr };
 }
 
