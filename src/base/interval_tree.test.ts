@@ -65,7 +65,17 @@ describe('interval tree', () => {
     expect(() => interval_tree_remove(n, r2)).toThrow(/not in this tree/);
     interval_tree_remove(n, r1);
     expect(() => interval_tree_remove(n, r1)).toThrow(/not in this tree/);
-    expect(() => interval_tree_insert(new IntervalTreeNode(5, 4, null), r1)).toThrow(RangeError);
+    expect(() => interval_tree_insert(new IntervalTreeNode(5, NaN, null), r1)).toThrow(RangeError);
+    // An inverted interval goes in, as in the kernel, and the kernel's overlap test applies:
+    // [5, 4] is returned only by a query covering both 4 and 5.
+    const inv = new IntervalTreeNode(5, 4, null);
+    interval_tree_insert(inv, r1);
+    expect([...r1]).toEqual([inv]);
+    expect(interval_tree_iter_first(r1, 0, 10)).toBe(inv);
+    expect(interval_tree_iter_first(r1, 4, 5)).toBe(inv);
+    expect(interval_tree_iter_first(r1, 4, 4)).toBeNull();
+    expect(interval_tree_iter_first(r1, 5, 5)).toBeNull();
+    interval_tree_remove(inv, r1);
     // A removed node may be changed and inserted again.
     n.start = 100;
     n.last = 200;

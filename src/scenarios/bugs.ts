@@ -251,7 +251,7 @@ export const BUG_SCENARIOS: BugScenario[] = [
   bug(
     'zero-size',
     'a thread asks for a zero-sized userptr object',
-    { kind: 'BUG', message: 'inverted interval' },
+    { kind: 'invariant', message: 'inverted interval' },
     ['asked'],
     (m, ctx) => {
       const { p, fd } = proc(m);
