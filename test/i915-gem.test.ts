@@ -83,6 +83,27 @@ function usedPages(m: Machine): number {
   return i.totalPages - i.freePages;
 }
 
+describe('GEM_CREATE', () => {
+  it('rounds up to a page in 64 bits: 0 and a size that wraps are EINVAL, as is one beyond shmem', () => {
+    const { m, p, fd } = boot();
+    const create = (size: bigint): string => {
+      const arg = uapi.drm_i915_gem_create.encode({ size });
+      try {
+        p.ioctl(fd, uapi.DRM_IOCTL_I915_GEM_CREATE, arg);
+      } catch (e) {
+        return (e as { code: string }).code;
+      }
+      return `handle ${uapi.drm_i915_gem_create.decode(arg).handle}`;
+    };
+    expect(create(0n)).toBe('EINVAL');
+    expect(create(2n ** 64n - 1n)).toBe('EINVAL');
+    expect(create(2n ** 64n - 4096n)).toBe('EINVAL');
+    expect(create(1n)).toBe('handle 1');
+    expect(create(4097n)).toBe('handle 2');
+    expect(m.shutdown()).toEqual([]);
+  });
+});
+
 describe('PREAD / PWRITE', () => {
   it('round-trips bytes at any offset and length, on card0 and renderD128', () => {
     for (const node of ['/dev/dri/card0', '/dev/dri/renderD128']) {

@@ -163,10 +163,17 @@ export function* i915_gem_create(file: DrmFile, dev: DrmDevice, size: number): K
   return handle;
 }
 
+/** MAX_LFS_FILESIZE on 64-bit: the largest shmem file. */
+const MAX_LFS_FILESIZE = 2n ** 63n - 1n;
+
 /** DRM_IOCTL_I915_GEM_CREATE. */
 export function* i915_gem_create_ioctl(dev: DrmDevice, data: Uint8Array, file: DrmFile): KGen<number> {
   const args = uapi.drm_i915_gem_create.decode(data);
-  const handle = yield* i915_gem_create(file, dev, Number(args.size));
+  // roundup() in 64 bits: a size that wraps to 0 is -EINVAL; shmem refuses more than
+  // MAX_LFS_FILESIZE with -EINVAL. (Sizes above 2^53 exceed this model: -ENOMEM.)
+  const size = BigInt.asUintN(64, args.size + BigInt(PAGE_SIZE - 1)) & ~BigInt(PAGE_SIZE - 1);
+  if (size === 0n || size > MAX_LFS_FILESIZE) return -ERRNO.EINVAL;
+  const handle = yield* i915_gem_create(file, dev, Number(size));
   if (handle < 0) return handle;
   uapi.drm_i915_gem_create.encode({ ...args, handle }, data);
   return 0;
