@@ -6,6 +6,7 @@ import { Mutex } from '../sched/mutex.js';
 import type { Scheduler } from '../sched/scheduler.js';
 import type { KGen } from '../sched/task.js';
 import { AddressSpace } from './address_space.js';
+import type { DrmMaster } from './drm_auth.js';
 import { DrmModeConfig } from './drm_crtc.js';
 import type { DmaBuf, FdTableHooks } from './dma_buf.js';
 import { type DrmFile, drm_release, drm_stub_open } from './drm_file.js';
@@ -107,10 +108,10 @@ export interface DrmDriver {
 /** struct drm_minor: one device node. */
 export class DrmMinor {
   /**
-   * The master of a primary node: the first file opened on it while it had none. Protected by
-   * dev.master_mutex.
+   * The current master of a primary node: created by the first file opened on it while it had
+   * none, or made current again by SET_MASTER. Holds a reference. Protected by dev.master_mutex.
    */
-  master: DrmFile | null = null;
+  master: DrmMaster | null = null;
   /** The /dev node the machine registers. */
   readonly chardev: CharDevice;
   /** Its path (/dev/dri/card0, /dev/dri/renderD128). */
@@ -155,7 +156,7 @@ export class DrmDevice implements FdTableHooks {
   readonly struct_mutex: Mutex;
   /** object_name_lock: protects flink names, handle_count and obj.dma_buf. */
   readonly object_name_lock: Mutex;
-  /** master_mutex: protects minor.master and file.is_master. */
+  /** master_mutex: protects minor.master, file.master and file.is_master. */
   readonly master_mutex: Mutex;
   /**
    * drm_global_mutex: a kernel-wide lock in Linux (drm_stub_open, drm_release, ioctls without
@@ -188,6 +189,11 @@ export class DrmDevice implements FdTableHooks {
    * freed (leak oracles read it).
    */
   readonly objects = new Set<DrmGemObject>();
+  /**
+   * The next GET_MAGIC token (drm_getmagic's static `sequence`: kernel-wide in Linux, one device
+   * per machine here). 0 is never handed out.
+   */
+  magic_sequence = 0;
   /** Serials for object and file names in messages. */
   objectSerial = 0;
   fileSerial = 0;

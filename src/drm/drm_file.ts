@@ -4,6 +4,13 @@ import type { File } from '../mm/file.js';
 import { Mutex } from '../sched/mutex.js';
 import type { KGen } from '../sched/task.js';
 import { O_EXCL } from '../uapi/mman.js';
+import {
+  type DrmMaster,
+  drm_master_create,
+  drm_master_get,
+  drm_master_put,
+  drm_remove_magic,
+} from './drm_auth.js';
 import { type DrmFramebuffer, drm_fb_release } from './drm_crtc.js';
 import {
   DRIVER_GEM,
@@ -26,11 +33,13 @@ import { Idr } from './idr.js';
  *
  * Authentication: in 3.16 only the master (the first opener of the primary node, normally the
  * display server) and root are authenticated; other primary clients must be authenticated by
- * the master (GET_MAGIC / AUTH_MAGIC) before DRM_AUTH ioctls (GEM_FLINK, GEM_OPEN, PRIME, most
- * i915 ioctls) work. This model has no display server, so every primary-node client is treated
- * as authenticated, as if the master had authenticated it. Render clients are exempt from
- * DRM_AUTH in 3.16 anyway; their `authenticated` is root's only, as in 3.16 (it matters for the
- * legacy-map mmap path, which answers -EACCES to them).
+ * the master (GET_MAGIC / AUTH_MAGIC, `drm_auth.ts`) before DRM_AUTH ioctls (GEM_FLINK, GEM_OPEN,
+ * PRIME, most i915 ioctls) work, and lose it when their master's file closes. This model has no
+ * display server, so every primary-node client is treated as authenticated from its open, as if
+ * the master had authenticated it, and stays so. GET_MAGIC / AUTH_MAGIC still work as in 3.16
+ * (tokens, per-master tables, errno). Render clients are exempt from DRM_AUTH in 3.16 anyway;
+ * their `authenticated` is root's only, as in 3.16 (it matters for the legacy-map mmap path,
+ * which answers -EACCES to them).
  */
 export class DrmFile {
   /** Per-device serial (lock and message names). */
@@ -42,6 +51,13 @@ export class DrmFile {
   authenticated: boolean;
   /** This file is its minor's master. Protected by dev.master_mutex. */
   is_master = false;
+  /**
+   * The master this primary client belongs to (the node's current one at open; render clients
+   * have none). Holds a reference. Protected by dev.master_mutex.
+   */
+  master: DrmMaster | null = null;
+  /** The GET_MAGIC token, 0 until asked for; it never changes afterwards. */
+  magic = 0;
   /**
    * Handles → objects (handles ≥ 1, lowest free first). Protected by table_lock in 3.16; every
    * operation on it here is atomic between scheduling points, which is what the spinlock gives.
@@ -124,12 +140,18 @@ function* drm_open_helper(filp: File, minor: DrmMinor): KGen<number> {
       return ret;
     }
   }
-  // The first primary client becomes master; render clients never get one.
+  // A primary client opened while the node has no master creates one and becomes its master;
+  // the others belong to the current master. Render clients never get one.
   yield* dev.master_mutex.lock();
-  if (drm_is_primary_client(priv) && !minor.master) {
-    minor.master = priv;
-    priv.is_master = true;
-    priv.authenticated = true;
+  if (drm_is_primary_client(priv)) {
+    if (!minor.master) {
+      minor.master = drm_master_create(minor);
+      priv.is_master = true;
+      priv.master = drm_master_get(minor.master);
+      priv.authenticated = true;
+    } else {
+      priv.master = drm_master_get(minor.master);
+    }
   }
   dev.master_mutex.unlock();
   yield* dev.struct_mutex.lock();
@@ -140,9 +162,11 @@ function* drm_open_helper(filp: File, minor: DrmMinor): KGen<number> {
 
 /**
  * drm_release(): file_operations.release, the last close of a DRM file (all fds and mappings
- * gone). Under drm_global_mutex: unlist the file, driver preclose, release every handle
- * (drm_gem_release), drop mastership, driver postclose, check the PRIME cache is empty; the
- * device's last close runs the driver's lastclose.
+ * gone). Under drm_global_mutex: unlist the file, driver preclose, forget its magic, release
+ * every handle (drm_gem_release), drop mastership and the file's master reference, driver
+ * postclose, check the PRIME cache is empty; the device's last close runs the driver's lastclose.
+ * (3.16 also de-authenticates the other clients of a closing master; here they stay
+ * authenticated, see DrmFile.)
  */
 export function* drm_release(filp: File): KGen {
   const file_priv = filp.private_data as DrmFile | null;
@@ -154,11 +178,19 @@ export function* drm_release(filp: File): KGen {
   dev.filelist.delete(file_priv);
   dev.struct_mutex.unlock();
   if (dev.driver.preclose) yield* dev.driver.preclose(dev, file_priv);
+  if (file_priv.magic && file_priv.master) yield* drm_remove_magic(dev, file_priv.master, file_priv.magic);
   // Framebuffers go before handles: removing one switches off the CRTCs scanning it out.
   if (drm_core_check_feature(dev, DRIVER_MODESET)) yield* drm_fb_release(file_priv);
   if (drm_core_check_feature(dev, DRIVER_GEM)) yield* drm_gem_release(dev, file_priv);
   yield* dev.master_mutex.lock();
-  if (file_priv.is_master && minor.master === file_priv) minor.master = null;
+  if (file_priv.is_master && minor.master && minor.master === file_priv.master) {
+    drm_master_put(minor.master);
+    minor.master = null;
+  }
+  if (file_priv.master) {
+    drm_master_put(file_priv.master);
+    file_priv.master = null;
+  }
   file_priv.is_master = false;
   dev.master_mutex.unlock();
   if (dev.driver.postclose) yield* dev.driver.postclose(dev, file_priv);

@@ -4,6 +4,10 @@ import type { File } from '../mm/file.js';
 import { copy_from_user, copy_to_user } from '../mm/uaccess.js';
 import type { KGen } from '../sched/task.js';
 import {
+  DRM_IOCTL_AUTH_MAGIC,
+  DRM_IOCTL_DROP_MASTER,
+  DRM_IOCTL_GET_MAGIC,
+  DRM_IOCTL_SET_MASTER,
   DRM_CAP_ASYNC_PAGE_FLIP,
   DRM_CAP_CURSOR_HEIGHT,
   DRM_CAP_CURSOR_WIDTH,
@@ -58,6 +62,7 @@ import {
   drm_mode_rmfb,
   drm_mode_setcrtc,
 } from './drm_crtc.js';
+import { drm_authmagic, drm_dropmaster_ioctl, drm_getmagic, drm_setmaster_ioctl } from './drm_auth.js';
 import type { DrmDevice } from './drm_device.js';
 import { DrmFile, drm_is_render_client } from './drm_file.js';
 import { drm_gem_close_ioctl, drm_gem_flink_ioctl, drm_gem_open_ioctl } from './drm_gem.js';
@@ -162,6 +167,11 @@ export function drm_core_ioctls(): ReadonlyMap<number, DrmIoctlDesc> {
       DRM_UNLOCKED | DRM_RENDER_ALLOW | DRM_CONTROL_ALLOW,
       'DRM_IOCTL_VERSION',
     ),
+    // Authentication and mastership: primary node only (none is render-allowed).
+    DRM_IOCTL_DEF(DRM_IOCTL_GET_MAGIC, drm_getmagic, 0, 'DRM_IOCTL_GET_MAGIC'),
+    DRM_IOCTL_DEF(DRM_IOCTL_AUTH_MAGIC, drm_authmagic, DRM_AUTH | DRM_MASTER, 'DRM_IOCTL_AUTH_MAGIC'),
+    DRM_IOCTL_DEF(DRM_IOCTL_SET_MASTER, drm_setmaster_ioctl, DRM_ROOT_ONLY, 'DRM_IOCTL_SET_MASTER'),
+    DRM_IOCTL_DEF(DRM_IOCTL_DROP_MASTER, drm_dropmaster_ioctl, DRM_ROOT_ONLY, 'DRM_IOCTL_DROP_MASTER'),
     DRM_IOCTL_DEF(
       DRM_IOCTL_GEM_CLOSE,
       drm_gem_close_ioctl,

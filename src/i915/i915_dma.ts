@@ -41,18 +41,23 @@ import {
   i915_gem_busy_ioctl,
   i915_gem_create_ioctl,
   i915_gem_free_object,
+  i915_gem_open,
+  i915_gem_release,
   i915_gem_retire_requests,
   i915_gem_retire_work_handler,
+  i915_gem_throttle_ioctl,
   i915_gem_wait_ioctl,
   i915_gpu_idle,
   i915_queue_retire,
 } from './i915_gem.js';
+import { context_ioctls } from './i915_gem_context.js';
 import { execbuffer_ioctls } from './i915_gem_execbuffer.js';
 import { gem_ioctls } from './i915_gem_ioctls.js';
 import { to_intel_bo } from './i915_gem_object.js';
 import { i915_error_work_func, i915_handle_error } from './i915_gpu_error.js';
 import { intel_modeset_init } from './intel_display.js';
 import { ring_task } from './intel_ringbuffer.js';
+import { uncore_ioctls } from './intel_uncore.js';
 import { i915_gem_userptr_ioctl, i915_gem_userptr_unload_check } from './i915_gem_userptr.js';
 
 /** DRM_IOCTL_I915_GETPARAM (3.16's set, plus MMAP_VERSION for the v2 mmap struct). */
@@ -136,6 +141,12 @@ function i915_ioctls(): ReturnType<typeof drm_ioctl_table> {
       'I915_GEM_BUSY',
     ),
     DRM_IOCTL_DEF(
+      uapi.DRM_IOCTL_I915_GEM_THROTTLE,
+      i915_gem_throttle_ioctl,
+      DRM_AUTH | DRM_UNLOCKED | DRM_RENDER_ALLOW,
+      'I915_GEM_THROTTLE',
+    ),
+    DRM_IOCTL_DEF(
       uapi.DRM_IOCTL_I915_GEM_WAIT,
       i915_gem_wait_ioctl,
       DRM_AUTH | DRM_UNLOCKED | DRM_RENDER_ALLOW,
@@ -148,6 +159,8 @@ function i915_ioctls(): ReturnType<typeof drm_ioctl_table> {
       'I915_GEM_USERPTR',
     ),
     ...execbuffer_ioctls,
+    ...context_ioctls,
+    ...uncore_ioctls,
     ...gem_ioctls,
   ]));
 }
@@ -182,17 +195,27 @@ export interface I915LoadOptions {
   publishError: (text: string) => void;
 }
 
-/** The driver's open(): i915_gem_init (GTT and rings) at the first open. */
+/**
+ * The driver's open(): i915_gem_init (GTT and rings) at the first open, then i915_gem_open (the
+ * file's driver state and default context).
+ */
 function* i915_driver_open(
   dp: DrmI915Private,
   k: MmKernel,
+  file: DrmFile,
   onHang: Parameters<typeof ring_task>[1],
   onComplete: () => void,
 ): KGen<number> {
   const ok = dp.init((ring) => {
     ring.task = k.sched.spawn(ring.id, 'engine', ring_task(ring, onHang, onComplete));
   });
-  return ok ? 0 : -ERRNO.ENOMEM;
+  if (!ok) return -ERRNO.ENOMEM;
+  return i915_gem_open(dp, file);
+}
+
+/** i915_driver_preclose(): the file's contexts go and its requests in flight forget it. */
+function* i915_driver_preclose(_dev: DrmDevice, file: DrmFile): KGen {
+  i915_gem_release(file);
 }
 
 /** i915_driver_load(): the device, its nodes, its state. GTT and rings come at first open. */
@@ -209,7 +232,9 @@ export function i915_driver_load(k: MmKernel, opts: I915LoadOptions): DrmI915Pri
     ioctls: i915_ioctls(),
     // Not a generator method: V8 keeps a generator closure made per boot, and with it the whole
     // machine, alive until the next full GC once it has run (see test/perf-hygiene.test.ts).
-    open: (_dev: DrmDevice, _file: DrmFile): KGen<number> => i915_driver_open(dp!, k, onHang, onComplete),
+    open: (_dev: DrmDevice, file: DrmFile): KGen<number> =>
+      i915_driver_open(dp!, k, file, onHang, onComplete),
+    preclose: i915_driver_preclose,
     gem_free_object: i915_gem_free_object,
     gem_vm_ops: (i915GemVmOps ??= { ...i915_gem_vm_ops, open: drm_gem_vm_open, close: drm_gem_vm_close }),
     prime_handle_to_fd: drm_gem_prime_handle_to_fd,

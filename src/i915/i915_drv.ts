@@ -1,13 +1,16 @@
 import type { Bugs } from '../base/bugs.js';
 import { DrmMm } from '../drm/drm_mm.js';
 import type { DrmDevice } from '../drm/drm_device.js';
+import type { DrmFile } from '../drm/drm_file.js';
+import { Idr } from '../drm/idr.js';
 import { GlobalGtt } from '../hw/gtt.js';
 import type { MmKernel, MmStruct } from '../mm/mm_types.js';
 import type { Workqueue } from '../sched/workqueue.js';
 import { INIT_WORK, type WorkStruct } from '../sched/workqueue.js';
+import type { I915HwContext } from './i915_gem_context.js';
 import type { DrmI915GemObject, I915Vma } from './i915_gem_object.js';
 import type { I915MmuNotifier, I915MmuObject } from './i915_gem_userptr.js';
-import { IntelRing } from './intel_ringbuffer.js';
+import { type DrmI915GemRequest, IntelRing } from './intel_ringbuffer.js';
 
 /** Platform description (struct intel_device_info) of the two generations modelled. */
 export interface IntelDeviceInfo {
@@ -155,4 +158,31 @@ export class DrmI915Private {
 /** to_i915(). */
 export function to_i915(dev: DrmDevice): DrmI915Private {
   return dev.dev_private as DrmI915Private;
+}
+
+/**
+ * struct drm_i915_file_private: what the driver keeps per open file (made by i915_gem_open at the
+ * file's open, emptied by i915_driver_preclose at its release).
+ */
+export class DrmI915FilePrivate {
+  /**
+   * mm.request_list: this file's requests not yet retired, oldest first (THROTTLE reads it).
+   * Protected by mm.lock, a spinlock: every operation on it is atomic between scheduling points.
+   */
+  readonly request_list = new Set<DrmI915GemRequest>();
+  /**
+   * context_idr: the file's contexts, its default context at id 0 (DEFAULT_CONTEXT_ID) and the
+   * created ones from 1, lowest free first. Protected by struct_mutex.
+   */
+  readonly context_idr = new Idr<I915HwContext>(0);
+
+  constructor(
+    readonly dev_priv: DrmI915Private,
+    readonly file: DrmFile,
+  ) {}
+}
+
+/** The i915 state of a DRM file (`file->driver_priv`). */
+export function to_i915_file(file: DrmFile): DrmI915FilePrivate {
+  return file.driver_priv as DrmI915FilePrivate;
 }

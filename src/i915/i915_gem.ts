@@ -20,7 +20,8 @@ import { finished, returns } from '../sched/scheduler.js';
 import { wait_event_timeout } from '../sched/waitqueue.js';
 import { queue_work } from '../sched/workqueue.js';
 import * as uapi from '../uapi/i915_drm.js';
-import { type DrmI915Private, to_i915 } from './i915_drv.js';
+import { DrmI915FilePrivate, type DrmI915Private, to_i915, to_i915_file } from './i915_drv.js';
+import { type I915HwContext, i915_gem_context_close, i915_gem_context_open } from './i915_gem_context.js';
 import {
   DrmI915GemObject,
   type I915GemObjectOps,
@@ -248,7 +249,10 @@ export function i915_gem_object_move_to_active(obj: DrmI915GemObject, ring: Inte
   if (obj.vma) dp.inactive_list.delete(obj.vma);
 }
 
-/** i915_add_request(): hands the request to the ring's command streamer. */
+/**
+ * i915_add_request(): hands the request to the ring's command streamer, noting when it was
+ * emitted, its context and, for a file's request, the file's request list (THROTTLE).
+ */
 export function i915_add_request(
   dp: DrmI915Private,
   ring: IntelRing,
@@ -257,10 +261,18 @@ export function i915_add_request(
   batch_obj: DrmI915GemObject | null,
   objects: readonly DrmI915GemObject[],
   pid: number,
+  file_priv: DrmI915FilePrivate | null = null,
+  ctx: I915HwContext | null = null,
 ): DrmI915GemRequest {
   const seqno = i915_gem_request_seqno(dp, ring);
   ring.outstanding_lazy_seqno = 0;
   const req = new DrmI915GemRequest(ring, seqno, batch_start, batch_len, batch_obj, objects, pid);
+  req.emitted_ns = dp.k.sched.now;
+  req.ctx = ctx;
+  if (file_priv) {
+    req.file_priv = file_priv;
+    file_priv.request_list.add(req);
+  }
   ring.request_list.push(req);
   ring.queue.push(req);
   ring.last_submitted_seqno = seqno;
@@ -297,8 +309,16 @@ export function* i915_gem_retire_requests_ring(ring: IntelRing): KGen {
     yield* i915_gem_object_move_to_inactive(obj);
   }
   while (ring.request_list.length > 0 && i915_seqno_passed(seqno, ring.request_list[0]!.seqno)) {
-    ring.request_list.shift();
+    i915_gem_request_remove_from_client(ring.request_list.shift()!);
   }
+}
+
+/** i915_gem_request_remove_from_client(): a retired request leaves its file's list. */
+function i915_gem_request_remove_from_client(req: DrmI915GemRequest): void {
+  const file_priv = req.file_priv;
+  if (!file_priv) return;
+  file_priv.request_list.delete(req);
+  req.file_priv = null;
 }
 
 /** i915_gem_retire_requests(): every ring; true when the GPU is idle. */
@@ -461,6 +481,69 @@ export function* i915_gem_object_lookup_locked(
 export function* i915_gem_object_flush_active(obj: DrmI915GemObject): KGen<number> {
   if (obj.active && obj.ring) yield* i915_gem_retire_requests_ring(obj.ring);
   return 0;
+}
+
+// --- per-file state ----------------------------------------------------------------------------
+
+/**
+ * i915_gem_open(): the file's driver state (drm_i915_file_private) and its default context. 3.16
+ * creates the context under struct_mutex; here a context owns nothing that lock protects, so the
+ * open takes no lock (and adds no scheduling point).
+ */
+export function i915_gem_open(dp: DrmI915Private, file: DrmFile): number {
+  const file_priv = new DrmI915FilePrivate(dp, file);
+  file.driver_priv = file_priv;
+  const ret = i915_gem_context_open(file_priv);
+  if (ret) file.driver_priv = null;
+  return ret;
+}
+
+/**
+ * i915_driver_preclose(): i915_gem_context_close() (the file's contexts go) and
+ * i915_gem_release() (its requests still in flight forget the file, so retiring them later does
+ * not touch it). 3.16 does both under struct_mutex; neither touches anything that lock protects
+ * here, so no lock is taken.
+ */
+export function i915_gem_release(file: DrmFile): void {
+  const file_priv = file.driver_priv;
+  if (!(file_priv instanceof DrmI915FilePrivate)) return;
+  i915_gem_context_close(file_priv);
+  for (const req of file_priv.request_list) req.file_priv = null;
+  file_priv.request_list.clear();
+}
+
+// --- THROTTLE -------------------------------------------------------------------------------------
+
+/** How old a request must be for THROTTLE to wait for it: 3.16's msecs_to_jiffies(20), in ns. */
+export const I915_THROTTLE_NS = 20_000_000;
+
+/**
+ * DRM_IOCTL_I915_GEM_THROTTLE (3.16 i915_gem_ring_throttle): wait until the GPU has completed the
+ * newest of this file's requests emitted more than 20 ms (virtual) ago; younger requests, and
+ * other files' requests, are not waited for. -EIO when the GPU is wedged; during a reset the
+ * model's -EAGAIN (3.16 sleeps until the reset is over; libdrm's drmIoctl retries). A request
+ * the GPU hung on does not fail the call (3.16 answers 0 once the reset is done; the model's
+ * per-request -EIO is for waits on objects).
+ */
+export function* i915_gem_throttle_ioctl(dev: DrmDevice, _data: Uint8Array, file: DrmFile): KGen<number> {
+  const dp = to_i915(dev);
+  const file_priv = to_i915_file(file);
+  const recent_enough = dp.k.sched.now - I915_THROTTLE_NS;
+  let ret = i915_gem_check_wedge(dp, true);
+  if (ret) return ret;
+  let ring: IntelRing | null = null;
+  let seqno = 0;
+  for (const req of file_priv.request_list) {
+    if (req.emitted_ns >= recent_enough) break;
+    ring = req.ring;
+    seqno = req.seqno;
+  }
+  const reset_counter = dp.gpu_error.reset_counter;
+  if (seqno === 0 || !ring) return 0;
+  ret = yield* __wait_seqno(ring, seqno, reset_counter, true, null);
+  if (ret === -ERRNO.EIO && !dp.gpu_error.wedged) ret = 0;
+  if (ret === 0) i915_queue_retire(dp);
+  return ret;
 }
 
 // --- BUSY and WAIT ------------------------------------------------------------------------------

@@ -13,9 +13,10 @@
  *    ring; BSD, VEBOX and anything else are not present on this machine) [EINVAL]; the constants
  *    mode (REL_SURFACE on the render ring of gen6+, or the undefined mode 3) [EINVAL]; cliprects
  *    (gen5+) [EINVAL].
- * 3. i915_mutex_lock_interruptible [EIO wedged, EAGAIN during a reset, EINTR on a signal]; the
- *    context: a non-zero id on a ring other than render [EINVAL], any non-zero id on render
- *    [ENOENT] (only the default context exists: CONTEXT_CREATE is not modelled).
+ * 3. i915_mutex_lock_interruptible [EIO wedged, EAGAIN during a reset, EINTR on a signal];
+ *    i915_gem_validate_context: a non-zero context id on a ring other than render [EINVAL], an id
+ *    the file does not have (never created, or destroyed) [ENOENT], a context banned for hanging
+ *    the GPU twice within 12 s [EIO]. Id 0 is the file's default context, on every ring.
  * 4. eb_lookup_vmas, in list order: an unknown handle [ENOENT], a handle seen earlier in the
  *    list [EINVAL]. The batch is the last object.
  * 5. i915_gem_execbuffer_reserve: pin every object in the GTT (alignment from the entry),
@@ -54,8 +55,8 @@
  *   above 4 GiB (only possible with a configured GTT larger than 3.16's hardware), where the
  *   full 64-bit sum is written.
  * - The command parser (off on 3.16 with aliasing PPGTT), fences (no fenced GPU access on gen4+),
- *   contexts other than the default one, context banning after repeated hangs and
- *   intel_runtime_pm are not modelled. With a single (global) address space, 3.16's
+ *   hardware context state (no MI_SET_CONTEXT: a context is an id and its hang statistics, see
+ *   i915_gem_context.ts) and intel_runtime_pm are not modelled. With a single (global) address space, 3.16's
  *   i915_gem_evict_vm(vm, true) is i915_gem_evict_everything.
  * - After the slow path 3.16 keeps using the batch object it noted before dropping the lock; the
  *   model takes the last object of the second lookup, which is the same object unless the
@@ -92,7 +93,8 @@ import {
 } from '../mm/uaccess.js';
 import type { KGen, Point } from '../sched/task.js';
 import * as uapi from '../uapi/i915_drm.js';
-import { type DrmI915Private, to_i915 } from './i915_drv.js';
+import { type DrmI915Private, to_i915, to_i915_file } from './i915_drv.js';
+import { DEFAULT_CONTEXT_ID, type I915HwContext, i915_gem_context_get } from './i915_gem_context.js';
 import {
   i915_add_request,
   i915_gem_object_move_to_active,
@@ -645,6 +647,19 @@ function i915_gem_execbuffer_move_to_active(eb: EbVmas, ring: IntelRing): void {
   }
 }
 
+/**
+ * i915_gem_validate_context(): the context the batch runs in. Only the render ring switches
+ * contexts, so another ring takes only the default one [EINVAL]; an unknown id [ENOENT]; a
+ * banned context [EIO].
+ */
+function i915_gem_validate_context(file: DrmFile, ring: IntelRing, ctx_id: number): I915HwContext | number {
+  if (ring.id !== 'rcs' && ctx_id !== DEFAULT_CONTEXT_ID) return -ERRNO.EINVAL;
+  const ctx = i915_gem_context_get(to_i915_file(file), ctx_id);
+  if (typeof ctx === 'number') return ctx;
+  if (ctx.hang_stats.banned) return -ERRNO.EIO;
+  return ctx;
+}
+
 /** i915_gem_do_execbuffer(). */
 function* i915_gem_do_execbuffer(
   dev: DrmDevice,
@@ -689,14 +704,14 @@ function* i915_gem_do_execbuffer(
   }
   ret = yield* i915_mutex_lock_interruptible(dev);
   if (ret) return ret;
-  // i915_gem_validate_context(): only the default context (id 0) exists.
-  if (ctx_id !== 0) {
+  const ctx = i915_gem_validate_context(file, ring, ctx_id);
+  if (typeof ctx === 'number') {
     dev.struct_mutex.unlock();
-    return rcs ? -ERRNO.ENOENT : -ERRNO.EINVAL;
+    return ctx;
   }
   const eb = new EbVmas((flags & EXEC_HANDLE_LUT) !== 0n);
   ret = yield* eb_lookup_vmas(eb, exec, file);
-  if (!ret) ret = yield* i915_gem_execbuffer_dispatch(dp, file, args, exec, mm, ring, mode, eb);
+  if (!ret) ret = yield* i915_gem_execbuffer_dispatch(dp, file, args, exec, mm, ring, mode, eb, ctx);
   yield* eb_release(eb);
   dev.struct_mutex.unlock();
   return ret;
@@ -715,6 +730,7 @@ function* i915_gem_execbuffer_dispatch(
   ring: IntelRing,
   mode: number,
   eb: EbVmas,
+  ctx: I915HwContext,
 ): KGen<number> {
   const need_relocs = { v: (args.flags & EXEC_NO_RELOC) === 0n };
   let ret = yield* i915_gem_execbuffer_reserve(dp, eb, need_relocs);
@@ -755,6 +771,8 @@ function* i915_gem_execbuffer_dispatch(
     batch_obj,
     eb.vmas.map((v) => v.obj),
     current(dp.k).pid,
+    to_i915_file(file),
+    ctx,
   );
   return 0;
 }

@@ -3,6 +3,11 @@ import type { KGen } from '../sched/task.js';
 import { queue_work } from '../sched/workqueue.js';
 import type { DrmI915Private } from './i915_drv.js';
 import { i915_gem_retire_requests } from './i915_gem.js';
+import {
+  DRM_I915_CTX_BAN_PERIOD,
+  type I915HwContext,
+  i915_gem_context_is_default,
+} from './i915_gem_context.js';
 import type { DrmI915GemObject } from './i915_gem_object.js';
 import type { DrmI915GemRequest, IntelRing } from './intel_ringbuffer.js';
 
@@ -105,9 +110,42 @@ export function i915_handle_error(
 }
 
 /**
+ * i915_context_is_banned() (3.16 i915_gem.c): a context already banned stays so; a non-default
+ * context guilty again within DRM_I915_CTX_BAN_PERIOD seconds of its last guilty hang is banned
+ * (a default context only with the debugfs stop_rings ban bit, which the model has not).
+ */
+function i915_context_is_banned(dp: DrmI915Private, ctx: I915HwContext): boolean {
+  const hs = ctx.hang_stats;
+  if (hs.banned) return true;
+  if (hs.guilty_ts === null) return false;
+  const elapsed = Math.floor(dp.k.sched.now / 1e9) - hs.guilty_ts;
+  return elapsed <= DRM_I915_CTX_BAN_PERIOD && !i915_gem_context_is_default(ctx);
+}
+
+/**
+ * i915_set_reset_status() (3.16 i915_gem.c): a request lost to the reset is charged to its
+ * context — the one the GPU hung on as active (guilty; it may get the context banned), the ones
+ * queued behind it as pending.
+ */
+function i915_set_reset_status(dp: DrmI915Private, ctx: I915HwContext | null, guilty: boolean): void {
+  if (dp.k.sched.WARN_ON(!ctx, 'i915_set_reset_status: request without a context')) return;
+  const hs = ctx!.hang_stats;
+  if (guilty) {
+    hs.banned = i915_context_is_banned(dp, ctx!);
+    hs.batch_active++;
+    hs.guilty_ts = Math.floor(dp.k.sched.now / 1e9);
+  } else {
+    hs.batch_pending++;
+  }
+}
+
+/**
  * The reset (3.16 i915_error_work_func → i915_reset): under struct_mutex, reset each hung
  * engine; the hung request and everything queued behind it on that ring are lost and complete
- * with -EIO; retire; end the reset and wake every waiter.
+ * with -EIO, each charged to its context's hang statistics (i915_gem_reset_ring_status: the
+ * request the engine hung on is the guilty one); retire; end the reset and wake every waiter.
+ * Only the hung ring is reset, so only its requests are lost and charged (3.16 resets the whole
+ * GPU and charges every ring's unfinished requests, as pending unless that ring was hung).
  */
 export function* i915_error_work_func(dp: DrmI915Private): KGen {
   const dev = dp.dev;
@@ -115,6 +153,7 @@ export function* i915_error_work_func(dp: DrmI915Private): KGen {
   for (const ring of [...dp.hungRings]) {
     ring.hw.reset();
     for (const req of ring.queue.splice(0)) {
+      i915_set_reset_status(dp, req.ctx, req.fault !== null);
       if (!req.error) req.error = -5;
       req.completed = true;
     }

@@ -5,6 +5,8 @@ import type { GlobalGtt } from '../hw/gtt.js';
 import type { Scheduler } from '../sched/scheduler.js';
 import type { KGen, Task } from '../sched/task.js';
 import { WaitQueue } from '../sched/waitqueue.js';
+import type { DrmI915FilePrivate } from './i915_drv.js';
+import type { I915HwContext } from './i915_gem_context.js';
 import type { DrmI915GemObject } from './i915_gem_object.js';
 
 /** struct drm_i915_gem_request: one batch submitted to a ring. */
@@ -15,6 +17,15 @@ export class DrmI915GemRequest {
   error = 0;
   /** The hang, when there was one. */
   fault: ExecFault | null = null;
+  /**
+   * The submitting file while the request is on its `request_list` (null once retired, or once
+   * the file closed: i915_gem_release detaches it).
+   */
+  file_priv: DrmI915FilePrivate | null = null;
+  /** The context it ran in, whose hang statistics a reset charges (null: none recorded). */
+  ctx: I915HwContext | null = null;
+  /** Virtual time of its submission (3.16: emitted_jiffies), in ns. */
+  emitted_ns = 0;
 
   constructor(
     readonly ring: IntelRing,

@@ -311,3 +311,65 @@ export function prime_fd_to_handle(p: Process, fd: number, dmabuf: number): numb
   drmIoctl(p, fd, uapi.DRM_IOCTL_PRIME_FD_TO_HANDLE, arg);
   return uapi.drm_prime_handle.decode(arg).handle;
 }
+
+// --- authentication, mastership --------------------------------------------------------------------
+
+/** drmGetMagic(): this file's authentication token. */
+export function drm_get_magic(p: Process, fd: number): number {
+  const arg = uapi.drm_auth.encode({ magic: 0 });
+  drmIoctl(p, fd, uapi.DRM_IOCTL_GET_MAGIC, arg);
+  return uapi.drm_auth.decode(arg).magic;
+}
+
+/** drmAuthMagic(): the master authenticates the client that showed it `magic`. */
+export function drm_auth_magic(p: Process, fd: number, magic: number): void {
+  drmIoctl(p, fd, uapi.DRM_IOCTL_AUTH_MAGIC, uapi.drm_auth.encode({ magic }));
+}
+
+/** drmSetMaster() (root only). */
+export function drm_set_master(p: Process, fd: number): void {
+  drmIoctl(p, fd, uapi.DRM_IOCTL_SET_MASTER, 0);
+}
+
+/** drmDropMaster() (root only). */
+export function drm_drop_master(p: Process, fd: number): void {
+  drmIoctl(p, fd, uapi.DRM_IOCTL_DROP_MASTER, 0);
+}
+
+// --- throttling, contexts, reset statistics --------------------------------------------------------
+
+/** GEM_THROTTLE: wait for this file's requests older than 20 ms. */
+export function gem_throttle(p: Process, fd: number): void {
+  drmIoctl(p, fd, uapi.DRM_IOCTL_I915_GEM_THROTTLE, 0);
+}
+
+/** GEM_CONTEXT_CREATE: a new context id of this file. */
+export function gem_context_create(p: Process, fd: number): number {
+  const arg = uapi.drm_i915_gem_context_create.encode({ ctx_id: 0 });
+  drmIoctl(p, fd, uapi.DRM_IOCTL_I915_GEM_CONTEXT_CREATE, arg);
+  return uapi.drm_i915_gem_context_create.decode(arg).ctx_id;
+}
+
+/** GEM_CONTEXT_DESTROY. */
+export function gem_context_destroy(p: Process, fd: number, ctx_id: number): void {
+  drmIoctl(
+    p,
+    fd,
+    uapi.DRM_IOCTL_I915_GEM_CONTEXT_DESTROY,
+    uapi.drm_i915_gem_context_destroy.encode({ ctx_id }),
+  );
+}
+
+/** I915_GET_RESET_STATS of a context (`flags` and `pad` must be 0; they are here to test that). */
+export function gem_reset_stats(
+  p: Process,
+  fd: number,
+  ctx_id: number,
+  flags = 0,
+  pad = 0,
+): { reset_count: number; batch_active: number; batch_pending: number } {
+  const arg = uapi.drm_i915_reset_stats.encode({ ctx_id, flags, pad });
+  drmIoctl(p, fd, uapi.DRM_IOCTL_I915_GET_RESET_STATS, arg);
+  const { reset_count, batch_active, batch_pending } = uapi.drm_i915_reset_stats.decode(arg);
+  return { reset_count, batch_active, batch_pending };
+}
