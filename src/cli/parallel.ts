@@ -9,15 +9,19 @@ import type {
 
 /**
  * Parallel exploration: schedules are independent, so `jobs` worker threads explore at once,
- * each booting its own machines (DESIGN, "Scale"). It lives in cli/, the one folder that may use node:worker_threads. Job 0 runs the strategy asked for with the
- * seed asked for; job i > 0 runs it with seed + i, except that the systematic search (DFS, which
- * has no seed) runs in job 0 only: beside a portfolio the other jobs run `sampling`, the
- * portfolio's randomized members, and `dfs` itself does not split (refused with jobs > 1).
+ * each booting its own machines (DESIGN, "Scale"; here in cli/, the one folder that may use
+ * node:worker_threads). Job 0 runs the strategy asked for with the seed asked for; job i > 0
+ * runs it with seed + i, except that the systematic search (DFS, which has no seed) runs in job 0
+ * only: beside a portfolio the other jobs run `sampling`, the portfolio's randomized members, and
+ * `dfs` itself does not split (refused with jobs > 1).
  *
  * The outcome does not depend on timing when the budget is a number of schedules: when job i
  * finds a failure, only jobs after i are stopped; the failure reported is that of the lowest job
  * that has one, and each job's own exploration is deterministic. (A time budget is not.) Lockdep
  * inversions across runs are seen within a job: each job keeps its own graph.
+ *
+ * It pays with cores to spare: one exploration already keeps ~1.3 CPUs busy (V8's concurrent GC
+ * and compiler threads), so two jobs on two vCPUs take about the wall time of one.
  *
  * Workers cannot receive a scenario (it holds code), so they resolve it by name: `scenario.module`
  * is the URL of a module exporting `resolveScenario(name, bugs?)`.
