@@ -3,7 +3,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { exploreParallel, jobBudget, jobStrategy, mergeJobs } from '../src/cli/parallel.js';
-import { type ExploreResult, explore, makeStrategy, replay } from '../src/explore/index.js';
+import {
+  type ExploreProgress,
+  type ExploreResult,
+  explore,
+  makeStrategy,
+  replay,
+} from '../src/explore/index.js';
 import { resolveScenario } from '../src/scenarios/index.js';
 
 /**
@@ -79,10 +85,24 @@ describe('parallel exploration', () => {
 
   it('runs the whole budget on a clean workload and merges coverage', async () => {
     built();
+    const seen: ExploreProgress[] = [];
     const r = await exploreParallel(
       { module: SCENARIOS, name: 'workload/three-task' },
-      { jobs: 2, schedules: 61, seed: 1, workerUrl: WORKER, now: () => performance.now() },
+      {
+        jobs: 2,
+        schedules: 61,
+        seed: 1,
+        workerUrl: WORKER,
+        now: () => performance.now(),
+        progressEvery: 10,
+        onProgress: (p) => seen.push(p),
+      },
     );
+    // The jobs report as they go (every 10 schedules each), then once for the whole.
+    expect(seen.length).toBeGreaterThan(6);
+    expect(seen.every((p) => p.goalsTotal === 2)).toBe(true);
+    expect(seen.at(-1)).toMatchObject({ done: true, schedules: 61, goalsReached: 2, failures: 0 });
+    expect(seen.slice(0, -1).every((p) => !p.done)).toBe(true);
     expect(r.failure).toBeNull();
     expect(r.failedJob).toBe(-1);
     expect(r.stats.schedules).toBe(61);

@@ -28,7 +28,14 @@ const opts: ExploreOptions = {
   },
   onProgress: (p) => {
     failures = p.failures;
-    post({ type: 'progress', index: job.index, schedules: p.schedules, reached: [...reached], failures });
+    post({
+      type: 'progress',
+      index: job.index,
+      schedules: p.schedules,
+      reached: [...reached],
+      goalsTotal: p.goalsTotal,
+      failures,
+    });
   },
 };
 if (job.schedules !== undefined) opts.schedules = job.schedules;

@@ -90,7 +90,14 @@ export interface WorkerJob {
 
 /** What a worker reports. */
 export type WorkerMessage =
-  | { type: 'progress'; index: number; schedules: number; reached: string[]; failures: number }
+  | {
+      type: 'progress';
+      index: number;
+      schedules: number;
+      reached: string[];
+      goalsTotal: number;
+      failures: number;
+    }
   | { type: 'done'; index: number; result: ExploreResult };
 
 /** The strategy of job `index` for the strategy asked for; throws for one that cannot split. */
@@ -189,6 +196,7 @@ export async function exploreParallel(ref: ScenarioRef, opts: ParallelOptions): 
               p.schedules = m.schedules;
               for (const g of m.reached) p.reached.add(g);
               p.failures = m.failures;
+              goalsTotal = m.goalsTotal;
               report(false);
             } else {
               onDone(m.index, m.result);
