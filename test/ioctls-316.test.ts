@@ -547,3 +547,38 @@ describe('the ioctl tables carry 3.16 flags', () => {
     expect(m.shutdown()).toEqual([]);
   });
 });
+
+// --- REG_READ -------------------------------------------------------------------------------------
+
+describe(`I915_REG_READ (seed ${SEED})`, () => {
+  it('reads the render timestamp in 80 ns ticks of virtual time, on every node; any other offset is EINVAL', () => {
+    for (const gen of [7, 8] as const) {
+      const m = Machine.boot({ seed: SEED, gpu: { gen } });
+      const p = m.spawn();
+      const card = p.open(CARD);
+      const render = p.open(RENDER);
+      const read = (fd: number, offset: bigint): bigint => {
+        const b = uapi.drm_i915_reg_read.encode({ offset, val: 0n });
+        p.ioctl(fd, uapi.DRM_IOCTL_I915_REG_READ, b);
+        return uapi.drm_i915_reg_read.decode(b).val;
+      };
+      const t0 = read(card, 0x2358n);
+      expect(t0).toBe(BigInt(Math.floor(m.sched.now / 80)));
+      // A blit of 16 MiB takes virtual time: the counter moves on.
+      const dst = user.gem_create(p, render, 16 * MiB);
+      const b = new user.BlitBatch(gen).fill({ dst, color: 1, x2: 1024, y2: 4096, pitch: 4096 }).end();
+      const bb = user.gem_create(p, render, PAGE);
+      user.gem_write(p, render, bb, 0, b.bytes());
+      user.execbuf(p, render, {
+        objects: [{ handle: dst }],
+        batch: { handle: bb, len: 0, relocs: b.relocs },
+        ring: 'blt',
+      });
+      user.gem_wait(p, render, dst);
+      expect(read(render, 0x2358n)).toBeGreaterThan(t0);
+      for (const offset of [0n, 0x2354n, 0x235cn, 0x2358n + (1n << 32n)])
+        expect(code(() => read(card, offset))).toBe('EINVAL');
+      expect(m.shutdown()).toEqual([]);
+    }
+  });
+});

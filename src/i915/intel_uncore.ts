@@ -9,8 +9,8 @@ import { type DrmI915Private, to_i915, to_i915_file } from './i915_drv.js';
 import { DEFAULT_CONTEXT_ID, i915_gem_context_get } from './i915_gem_context.js';
 
 /**
- * The one ioctl of Linux 3.16 drivers/gpu/drm/i915/intel_uncore.c the model has:
- * DRM_IOCTL_I915_GET_RESET_STATS. (REG_READ, its neighbour, reads registers the model has not.)
+ * The ioctls of Linux 3.16 drivers/gpu/drm/i915/intel_uncore.c: DRM_IOCTL_I915_GET_RESET_STATS,
+ * and DRM_IOCTL_I915_REG_READ of its one whitelisted register, the render ring's timestamp.
  */
 
 /**
@@ -50,8 +50,41 @@ export function* i915_get_reset_stats_ioctl(dev: DrmDevice, data: Uint8Array, fi
   return 0;
 }
 
-/** The table entry (3.16: DRM_UNLOCKED | DRM_RENDER_ALLOW). */
+/** RING_TIMESTAMP(RENDER_RING_BASE): the render ring's 64-bit timestamp counter. */
+export const RCS_TIMESTAMP = 0x2358;
+/** Nanoseconds per timestamp tick on gen6-8 (a 12.5 MHz counter: what Mesa multiplies by). */
+export const TIMESTAMP_NS = 80;
+
+/** 3.16's whitelist: the offset, the size of the read, and the gens (bit n = gen n) it is for. */
+const reg_read_whitelist: readonly { offset: bigint; size: number; gen_bitmask: number }[] = [
+  { offset: BigInt(RCS_TIMESTAMP), size: 8, gen_bitmask: 0x1f0 },
+];
+
+/**
+ * DRM_IOCTL_I915_REG_READ: `offset` must be a whitelisted register of this gen exactly [EINVAL];
+ * the timestamp reads as the virtual clock in 80 ns ticks.
+ */
+export function* i915_reg_read_ioctl(dev: DrmDevice, data: Uint8Array, _file: DrmFile): KGen<number> {
+  const dp = to_i915(dev);
+  const reg = uapi.drm_i915_reg_read.decode(data);
+  const entry = reg_read_whitelist.find(
+    (e) => e.offset === reg.offset && ((1 << dp.info.gen) & e.gen_bitmask) !== 0,
+  );
+  if (!entry) return -ERRNO.EINVAL;
+  reg.val = BigInt(Math.floor(dp.k.sched.now / TIMESTAMP_NS));
+  uapi.drm_i915_reg_read.encode(reg, data);
+  yield* [];
+  return 0;
+}
+
+/** The table entries (3.16: both DRM_UNLOCKED | DRM_RENDER_ALLOW). */
 export const uncore_ioctls: DrmIoctlDesc[] = [
+  DRM_IOCTL_DEF(
+    uapi.DRM_IOCTL_I915_REG_READ,
+    i915_reg_read_ioctl,
+    DRM_UNLOCKED | DRM_RENDER_ALLOW,
+    'I915_REG_READ',
+  ),
   DRM_IOCTL_DEF(
     uapi.DRM_IOCTL_I915_GET_RESET_STATS,
     i915_get_reset_stats_ioctl,
