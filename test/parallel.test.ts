@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { exploreParallel, jobBudget, jobStrategy, mergeJobs } from '../src/cli/parallel.js';
@@ -21,9 +22,23 @@ const WORKER = new URL('cli/explore_worker.js', DIST);
 const SCENARIOS = new URL('scenarios/index.js', DIST).href;
 const CLI = fileURLToPath(new URL('cli/main.js', DIST));
 
+/** The newest modification time (ms) of the files under `dir` that the build compiles or emits. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const f = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newest(f));
+    else if (/\.(ts|js)$/.test(e.name) && !e.name.endsWith('.test.ts')) t = Math.max(t, statSync(f).mtimeMs);
+  }
+  return t;
+}
+
+/** The workers run dist/: it must exist and be no older than src/ (a stale build would test old code). */
 function built(): void {
   if (!existsSync(WORKER) || !existsSync(CLI))
     throw new Error('dist/ is missing: run `npm run build` (npm test does) before these tests');
+  if (newest(fileURLToPath(new URL('../src/', import.meta.url))) > newest(fileURLToPath(DIST)))
+    throw new Error('dist/ is older than src/: run `npm run build` (npm test does) before these tests');
 }
 
 describe('parallel exploration', () => {
@@ -53,7 +68,7 @@ describe('parallel exploration', () => {
     const total = 120;
     const r = await exploreParallel(
       { module: SCENARIOS, name },
-      { jobs, schedules: total, seed: 5, shrink: false, workerUrl: WORKER },
+      { jobs, schedules: total, seed: 1, shrink: false, workerUrl: WORKER },
     );
     // The same explorations, one after another in this thread: the first job with a failure.
     const s = resolveScenario(name);
@@ -62,25 +77,40 @@ describe('parallel exploration', () => {
       alone.push(
         explore(s, {
           strategy: jobStrategy('portfolio', i, jobs),
-          seed: 5 + i,
+          seed: 1 + i,
           schedules: jobBudget(total, i, jobs),
           shrink: false,
         }),
       );
     }
     const first = alone.findIndex((x) => x.failure !== null);
-    expect(first).toBeGreaterThanOrEqual(0);
+    // Seed 1: job 0 finds nothing in its 40, job 1 finds at 18 and job 2 (sooner) at 1.
+    expect(first).toBe(1);
+    expect(alone[2]!.failure!.found.index).toBeLessThan(alone[1]!.failure!.found.index);
     expect(r.failedJob).toBe(first);
     expect(r.failure!.found.schedule).toBe(alone[first]!.failure!.found.schedule);
     expect(r.failure!.found.index).toBe(alone[first]!.failure!.found.index);
     expect(r.jobs.map((j) => j.strategy)).toEqual(['portfolio', 'sampling', 'sampling']);
-    expect(r.jobs.map((j) => j.seed)).toEqual([5, 6, 7]);
+    expect(r.jobs.map((j) => j.seed)).toEqual([1, 2, 3]);
     // Jobs before the failing one ran their whole budget.
     for (let i = 0; i < first; i++) expect(r.jobs[i]!.schedules).toBe(jobBudget(total, i, jobs));
     // The schedule a worker wrote down replays here, with the same finding.
     const again = replay(s, r.failure!.schedule);
     expect(again.diverged).toBeNull();
     expect(again.findings.map((f) => f.kind)).toContain(r.failure!.finding.kind);
+  });
+
+  it('stops the jobs after a failing one as soon as its run fails, not after it shrank', async () => {
+    built();
+    // Job 0 finds within a few schedules and then shrinks; job 1 (no failure of its own for a
+    // long while) must stop long before its budget.
+    const r = await exploreParallel(
+      { module: SCENARIOS, name: 'bug/fast-gup-during-invalidate' },
+      { jobs: 2, schedules: 4000, seed: 1, workerUrl: WORKER },
+    );
+    expect(r.failedJob).toBe(0);
+    expect(r.jobs[1]!.stopped || r.jobs[1]!.failed).toBe(true);
+    expect(r.jobs[1]!.schedules).toBeLessThan(60);
   });
 
   it('runs the whole budget on a clean workload and merges coverage', async () => {

@@ -25,6 +25,9 @@ const opts: ExploreOptions = {
   shouldStop: () => Atomics.load(stop, job.index) !== 0,
   onRun: (run) => {
     for (const g of run.goalsReached) reached.add(g);
+    // Every finding fails the exploration (no failOn here): the jobs after this one are moot
+    // from now on, while this one replays and shrinks.
+    if (run.findings.length > 0) for (let j = job.index + 1; j < stop.length; j++) Atomics.store(stop, j, 1);
   },
   onProgress: (p) => {
     failures = p.failures;

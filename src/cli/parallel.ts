@@ -169,54 +169,64 @@ export async function exploreParallel(ref: ScenarioRef, opts: ParallelOptions): 
     const from = r.failure ? i + 1 : i === 0 && r.complete ? 1 : jobs;
     for (let j = from; j < jobs; j++) Atomics.store(flags, j, 1);
   };
-  await Promise.all(
-    specs.map(
-      (spec, i) =>
-        new Promise<void>((resolve, reject) => {
-          const job: WorkerJob = {
-            module: ref.module,
-            name: ref.name,
-            index: i,
-            strategy: spec,
-            seed: seed + i,
-            shrink: opts.shrink ?? true,
-            progressEvery: Math.max(1, opts.progressEvery ?? 100),
-            stop,
-          };
-          if (ref.bugs) job.bugs = ref.bugs;
-          if (total !== undefined) job.schedules = jobBudget(total, i, jobs);
-          else job.seconds = opts.seconds!;
-          if (opts.maxSteps !== undefined) job.maxSteps = opts.maxSteps;
-          if (opts.livelockRetries !== undefined) job.livelockRetries = opts.livelockRetries;
-          const w = new Worker(url, { workerData: job });
-          let settled = false;
-          w.on('message', (m: WorkerMessage) => {
-            if (m.type === 'progress') {
-              const p = progress[m.index]!;
-              p.schedules = m.schedules;
-              for (const g of m.reached) p.reached.add(g);
-              p.failures = m.failures;
-              goalsTotal = m.goalsTotal;
-              report(false);
-            } else {
-              onDone(m.index, m.result);
+  const workers: Worker[] = [];
+  // Any failure of the whole: every job stops at once, and its thread goes.
+  const abandon = (): void => {
+    for (let j = 0; j < jobs; j++) Atomics.store(flags, j, 1);
+    for (const w of workers) void w.terminate();
+  };
+  try {
+    await Promise.all(
+      specs.map(
+        (spec, i) =>
+          new Promise<void>((resolve, reject) => {
+            const job: WorkerJob = {
+              module: ref.module,
+              name: ref.name,
+              index: i,
+              strategy: spec,
+              seed: seed + i,
+              shrink: opts.shrink ?? true,
+              progressEvery: Math.max(1, opts.progressEvery ?? 100),
+              stop,
+            };
+            if (ref.bugs) job.bugs = ref.bugs;
+            if (total !== undefined) job.schedules = jobBudget(total, i, jobs);
+            else job.seconds = opts.seconds!;
+            if (opts.maxSteps !== undefined) job.maxSteps = opts.maxSteps;
+            if (opts.livelockRetries !== undefined) job.livelockRetries = opts.livelockRetries;
+            const w = new Worker(url, { workerData: job });
+            workers.push(w);
+            let settled = false;
+            w.on('message', (m: WorkerMessage) => {
+              if (m.type === 'progress') {
+                const p = progress[m.index]!;
+                p.schedules = m.schedules;
+                for (const g of m.reached) p.reached.add(g);
+                p.failures = m.failures;
+                goalsTotal = m.goalsTotal;
+                report(false);
+              } else {
+                onDone(m.index, m.result);
+                settled = true;
+                resolve();
+              }
+            });
+            w.on('error', (e) => {
               settled = true;
-              resolve();
-            }
-          });
-          w.on('error', (e) => {
-            // Stop the others: the exploration has failed as a whole.
-            for (let j = 0; j < jobs; j++) Atomics.store(flags, j, 1);
-            settled = true;
-            reject(e);
-          });
-          w.on('exit', (code) => {
-            if (!settled)
-              reject(new Error(`exploration job ${i} exited with status ${code} before reporting`));
-          });
-        }),
-    ),
-  );
+              reject(e);
+            });
+            w.on('exit', (code) => {
+              if (!settled)
+                reject(new Error(`exploration job ${i} exited with status ${code} before reporting`));
+            });
+          }),
+      ),
+    );
+  } catch (e) {
+    abandon();
+    throw e;
+  }
   const elapsedMs = opts.now ? opts.now() - t0 : undefined;
   const merged = mergeJobs(results as ExploreResult[], specs, seed, elapsedMs);
   report(true);

@@ -151,12 +151,17 @@ export function i915_gem_alloc_object(dev: DrmDevice, size: number): DrmI915GemO
   return obj;
 }
 
-/** i915_gem_create(): 3.16 rounds the size up and refuses 0. */
-export function* i915_gem_create(file: DrmFile, dev: DrmDevice, size: number): KGen<number> {
-  size = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
-  if (size === 0) return -ERRNO.EINVAL;
-  if (!Number.isSafeInteger(size)) return -ERRNO.ENOMEM;
-  const obj = i915_gem_alloc_object(dev, size);
+/**
+ * i915_gem_create(): 3.16 rounds the u64 size up to a page, wrapping in 64 bits, and refuses 0
+ * (-EINVAL). An object shmem will not back (beyond MAX_LFS_FILESIZE) comes back NULL from
+ * i915_gem_alloc_object, i.e. -ENOMEM; so does one above 2^53 here, which 3.16 would create
+ * lazily but this model cannot size.
+ */
+export function* i915_gem_create(file: DrmFile, dev: DrmDevice, size: bigint): KGen<number> {
+  const rounded = BigInt.asUintN(64, size + BigInt(PAGE_SIZE - 1)) & ~BigInt(PAGE_SIZE - 1);
+  if (rounded === 0n) return -ERRNO.EINVAL;
+  if (rounded > BigInt(Number.MAX_SAFE_INTEGER)) return -ERRNO.ENOMEM;
+  const obj = i915_gem_alloc_object(dev, Number(rounded));
   if (!obj) return -ERRNO.ENOMEM;
   const handle = yield* drm_gem_handle_create(file, obj);
   // The handle holds the reference now.
@@ -164,17 +169,10 @@ export function* i915_gem_create(file: DrmFile, dev: DrmDevice, size: number): K
   return handle;
 }
 
-/** MAX_LFS_FILESIZE on 64-bit: the largest shmem file. */
-const MAX_LFS_FILESIZE = 2n ** 63n - 1n;
-
 /** DRM_IOCTL_I915_GEM_CREATE. */
 export function* i915_gem_create_ioctl(dev: DrmDevice, data: Uint8Array, file: DrmFile): KGen<number> {
   const args = uapi.drm_i915_gem_create.decode(data);
-  // roundup() in 64 bits: a size that wraps to 0 is -EINVAL; shmem refuses more than
-  // MAX_LFS_FILESIZE with -EINVAL. (Sizes above 2^53 exceed this model: -ENOMEM.)
-  const size = BigInt.asUintN(64, args.size + BigInt(PAGE_SIZE - 1)) & ~BigInt(PAGE_SIZE - 1);
-  if (size === 0n || size > MAX_LFS_FILESIZE) return -ERRNO.EINVAL;
-  const handle = yield* i915_gem_create(file, dev, Number(size));
+  const handle = yield* i915_gem_create(file, dev, args.size);
   if (handle < 0) return handle;
   uapi.drm_i915_gem_create.encode({ ...args, handle }, data);
   return 0;
@@ -448,13 +446,18 @@ export function* i915_gpu_idle(dp: DrmI915Private): KGen<number> {
 }
 
 /**
- * i915_mutex_lock_interruptible(): -EIO when wedged, -EAGAIN during a reset, -EINTR. A plain
- * function returning the lock's generator: one level less on every step that waits for it.
+ * i915_mutex_lock_interruptible(): -EAGAIN during a reset (the model's stand-in for 3.16's sleep
+ * until it is over), -EINTR; and -EIO when wedged, which most callers would meet later in 3.16
+ * (i915_gem_wait_for_error itself lets a terminally wedged GPU through: `wedgedPasses`, for the
+ * callers that never meet it, like context creation). A plain function returning the lock's
+ * generator: one level less on every step that waits for it.
  */
-export function i915_mutex_lock_interruptible(dev: DrmDevice): KGen<number> {
+export function i915_mutex_lock_interruptible(dev: DrmDevice, wedgedPasses = false): KGen<number> {
   const dp = to_i915(dev);
-  const ret = i915_gem_check_wedge(dp, true);
-  if (ret) return returns(ret);
+  if (!(wedgedPasses && dp.gpu_error.wedged)) {
+    const ret = i915_gem_check_wedge(dp, true);
+    if (ret) return returns(ret);
+  }
   return dev.struct_mutex.lock_interruptible();
 }
 

@@ -5,7 +5,7 @@ import { DRM_IOCTL_DEF, DRM_RENDER_ALLOW, DRM_UNLOCKED, type DrmIoctlDesc } from
 import type { KGen } from '../sched/task.js';
 import * as uapi from '../uapi/i915_drm.js';
 import { type DrmI915FilePrivate, type DrmI915Private, to_i915, to_i915_file } from './i915_drv.js';
-import { i915_gem_check_wedge } from './i915_gem.js';
+import { i915_mutex_lock_interruptible } from './i915_gem.js';
 
 /**
  * Contexts (Linux 3.16 drivers/gpu/drm/i915/i915_gem_context.c), as far as a client can see them
@@ -105,22 +105,6 @@ export function i915_gem_context_get(file_priv: DrmI915FilePrivate, id: number):
 }
 
 /**
- * i915_mutex_lock_interruptible() as 3.16 behaves for these ioctls: a reset in progress stops the
- * caller (the model's -EAGAIN, its stand-in for 3.16's sleep until the reset is over), a
- * terminally wedged GPU does not (3.16's i915_gem_wait_for_error lets it through). The model's
- * own i915_mutex_lock_interruptible answers -EIO when wedged, because its other callers would
- * meet that -EIO later in 3.16; creating or destroying a context never would.
- */
-function* context_mutex_lock(dev: DrmDevice): KGen<number> {
-  const dp = to_i915(dev);
-  if (!dp.gpu_error.wedged) {
-    const ret = i915_gem_check_wedge(dp, true);
-    if (ret) return ret;
-  }
-  return yield* dev.struct_mutex.lock_interruptible();
-}
-
-/**
  * DRM_IOCTL_I915_GEM_CONTEXT_CREATE: -ENODEV without hardware contexts; else a new context of the
  * calling file, its id in `ctx_id` (the lowest free from 1). `pad` is not checked (3.16).
  */
@@ -131,7 +115,7 @@ export function* i915_gem_context_create_ioctl(
 ): KGen<number> {
   const dp = to_i915(dev);
   if (!hw_context_enabled(dp)) return -ERRNO.ENODEV;
-  const ret = yield* context_mutex_lock(dev);
+  const ret = yield* i915_mutex_lock_interruptible(dev, true);
   if (ret) return ret;
   const ctx = i915_gem_create_context(to_i915_file(file));
   dev.struct_mutex.unlock();
@@ -153,7 +137,7 @@ export function* i915_gem_context_destroy_ioctl(
 ): KGen<number> {
   const args = uapi.drm_i915_gem_context_destroy.decode(data);
   if (args.ctx_id === DEFAULT_CONTEXT_ID) return -ERRNO.ENOENT;
-  const ret = yield* context_mutex_lock(dev);
+  const ret = yield* i915_mutex_lock_interruptible(dev, true);
   if (ret) return ret;
   const file_priv = to_i915_file(file);
   const ctx = i915_gem_context_get(file_priv, args.ctx_id);

@@ -182,7 +182,8 @@ export class Process implements TaskStruct {
     checkNumbers('read', addr, length);
     if (length < 0) throw new ErrnoError(ERRNO.EINVAL, 'read');
     if (length > MAX_READ) {
-      // No JS buffer holds the result: the load still faults where the CPU's would.
+      // No JS buffer holds the result: the load still runs (faulting pages in, so running out of
+      // frames faults too: there is no OOM killer) and faults where the CPU's would.
       const f = this.machine.syscall(this, 'read', this.api.probe(ulong(addr), length));
       if (f) throw f;
       throw new ErrnoError(ERRNO.ENOMEM, 'read');

@@ -157,9 +157,12 @@ export function user_pages_readable(mm: MmStruct, uaddr: number, size: number): 
 /**
  * The addresses fault_in_multipages_*() touch: one in every page from `uaddr` on, then the last
  * byte when the range spills into a page the stride skipped. Lazy: a caller stops at the first
- * fault, so a huge range costs only what it touches.
+ * fault, so a huge range costs only what it touches. 3.16 takes the size as an `int`: callers
+ * pass a u64, so only its low 32 bits count, signed (1 TiB touches nothing; 3 GiB is negative and
+ * touches at most the byte before `uaddr`'s page end).
  */
 function* fault_in_points(uaddr: number, size: number): Generator<number, void, void> {
+  size |= 0;
   if (size === 0) return;
   const end = uaddr + size - 1;
   let a = uaddr;
