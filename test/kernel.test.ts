@@ -10,6 +10,8 @@ import {
   uapi,
 } from '../src/index.js';
 import { TASK_SIZE } from '../src/mm/mm_types.js';
+import type { Chooser } from '../src/sched/chooser.js';
+import type { LockdepGraph } from '../src/sched/lockdep.js';
 import { Mutex } from '../src/sched/mutex.js';
 import { Completion } from '../src/sched/completion.js';
 import type { KGen } from '../src/sched/task.js';
@@ -202,6 +204,23 @@ describe(`kernel facade (seed ${SEED})`, () => {
     expect(() => Machine.boot({ gpu: { gen: 6 as 7 } })).toThrow(/gen/);
     expect(() => Machine.boot({ bugs: ['no-such-bug'] })).toThrow(/unknown bug id 'no-such-bug'/);
     expect(() => Machine.boot({ seed: -1 })).toThrow(/seed/);
+    for (const systemWorkers of [0, -1, 1.5, 2 ** 60, 65]) {
+      expect(() => Machine.boot({ systemWorkers })).toThrow(/systemWorkers must be an integer from 1 to 64/);
+    }
+    expect(() => Machine.boot({ mmuNotifier: 'yes' as unknown as boolean })).toThrow(/mmuNotifier/);
+    expect(() => Machine.boot({ chooser: {} as Chooser })).toThrow(
+      /chooser must have choose\(\) and pick\(\)/,
+    );
+    expect(() => Machine.boot({ lockdep: {} as unknown as LockdepGraph })).toThrow(
+      /lockdep must be a LockdepGraph/,
+    );
+    // Every error is the configuration's, raised before anything was built.
+    expect(() => Machine.boot({ faults: 'x' as unknown as string[] })).toThrow(TypeError);
+    expect(Machine.boot({ systemWorkers: 1 }).shutdown()).toEqual([]);
+    const m = Machine.boot();
+    expect(m.spawn(null).uid).toBe(1000);
+    expect(() => m.spawn({ uid: -1 })).toThrow(/spawn: bad uid -1/);
+    expect(m.shutdown()).toEqual([]);
   });
 });
 

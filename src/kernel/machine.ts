@@ -9,7 +9,7 @@ import { migrate_page } from '../mm/migrate.js';
 import { mm_alloc } from '../mm/mm.js';
 import type { MmKernel } from '../mm/mm_types.js';
 import { type Chooser, SeededChooser } from '../sched/chooser.js';
-import type { LockdepGraph } from '../sched/lockdep.js';
+import { LockdepGraph } from '../sched/lockdep.js';
 import { Mutex } from '../sched/mutex.js';
 import { Scheduler } from '../sched/scheduler.js';
 import { SrcuStruct } from '../sched/srcu.js';
@@ -88,7 +88,20 @@ function checkConfig(cfg: MachineConfig): void {
   if (!Number.isInteger(map) || map <= 0 || map % PAGE_SIZE !== 0 || map > gtt) {
     bad(`gpu.mappableBytes must be a multiple of 4096 no larger than gttBytes`);
   }
+  if (cfg.mmuNotifier !== undefined && typeof cfg.mmuNotifier !== 'boolean')
+    bad(`mmuNotifier must be a boolean`);
+  const w = cfg.systemWorkers;
+  if (w !== undefined && (!Number.isInteger(w) || w < 1 || w > MAX_SYSTEM_WORKERS))
+    bad(`systemWorkers must be an integer from 1 to ${MAX_SYSTEM_WORKERS}`);
+  const c = cfg.chooser as Partial<Chooser> | undefined;
+  if (c !== undefined && (typeof c?.choose !== 'function' || typeof c.pick !== 'function'))
+    bad(`chooser must have choose() and pick()`);
+  if (cfg.lockdep !== undefined && !(cfg.lockdep instanceof LockdepGraph))
+    bad(`lockdep must be a LockdepGraph`);
 }
+
+/** Most workers the system workqueue may have (each is a task: more is a configuration error). */
+const MAX_SYSTEM_WORKERS = 64;
 
 /** The simulated machine: RAM, scheduler, processes, devices. */
 export class Machine {
@@ -180,8 +193,8 @@ export class Machine {
   }
 
   /** A new process with an empty address space and no open files. */
-  spawn(opts: { uid?: number } = {}): Process {
-    const uid = opts.uid ?? 1000;
+  spawn(opts: { uid?: number } | null = {}): Process {
+    const uid = opts?.uid ?? 1000;
     if (!Number.isInteger(uid) || uid < 0 || uid > 0xfffffffe) throw new RangeError(`spawn: bad uid ${uid}`);
     if (this.shutDown) throw new Error('spawn: the machine is shut down');
     return this.newProcess(uid, mm_alloc(this.k), null);
