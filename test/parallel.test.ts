@@ -215,11 +215,18 @@ describe('parallel exploration', () => {
         found: { job: number; seed: number };
         replayedTwice: boolean;
       };
+      perJob: { index: number; seed: number; schedules: number; failed: boolean }[];
     };
     expect(doc.scenario).toBe('bug/v16-worker-race');
     expect(doc.jobs).toBe(2);
     expect(doc.failure.replayedTwice).toBe(true);
     expect(doc.failure.found.seed).toBe(1 + doc.failure.found.job);
+    expect(doc.perJob.map((j) => [j.index, j.seed])).toEqual([
+      [0, 1],
+      [1, 2],
+    ]);
+    expect(doc.perJob[doc.failure.found.job]!.failed).toBe(true);
+    expect(doc.perJob.reduce((n, j) => n + j.schedules, 0)).toBe(doc.schedules);
     const again = replay(resolveScenario('v16-worker-race'), doc.failure.schedule);
     expect(again.findings.map((f) => f.kind)).toContain(doc.failure.kind);
   });

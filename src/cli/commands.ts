@@ -187,6 +187,12 @@ function exploreReport(
     io.out(JSON.stringify(exploreJson(s, r, how, job), null, 2));
     return f ? 1 : 0;
   }
+  if ('jobs' in r) {
+    for (const j of r.jobs) {
+      const end = j.failed ? 'found a failure' : j.stopped ? 'stopped' : 'done';
+      io.out(`job ${j.index} (${j.strategy}, seed ${j.seed}): ${j.schedules} schedules, ${end}`);
+    }
+  }
   for (const c of r.coverage)
     io.out(`goal ${c.reached ? 'reached' : 'NOT reached'}: ${c.name}${c.reached ? ` (${c.runs} runs)` : ''}`);
   if (!f) {
@@ -224,6 +230,7 @@ function exploreJson(
     strategy: how.strategy,
     seed: how.seed,
     jobs: how.jobs,
+    ...('jobs' in r ? { perJob: r.jobs } : {}),
     schedules: r.stats.schedules,
     steps: r.stats.steps,
     elapsedMs: r.stats.elapsedMs ?? null,
