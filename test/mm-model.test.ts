@@ -1,6 +1,8 @@
 /**
  * Property-based model test of process memory: random sequences of mmap / munmap / mprotect /
- * madvise / mremap / fork / read / write / exit over a few processes, run against the machine and
+ * madvise / mremap / fork / read / write / setuid / exit over a few processes (stacks with
+ * MAP_GROWSDOWN and PROT_GROWS*, locked memory with MAP_LOCKED under RLIMIT_MEMLOCK for root and
+ * others), run against the machine and
  * against a deliberately simple reference model (VMAs as plain records, private bytes per page,
  * shared memory as objects of pages). After every operation the results, the VMA layout and the
  * frame accounting (recomputed from first principles) must agree; at the end everything is read
@@ -18,6 +20,8 @@ import {
   TASK_SIZE,
   VM_ACCOUNT,
   VM_DONTCOPY,
+  VM_GROWSDOWN,
+  VM_LOCKED,
   VM_MAYEXEC,
   VM_MAYREAD,
   VM_MAYSHARE,
@@ -46,6 +50,10 @@ const {
   MAP_SHARED,
   MAP_ANONYMOUS,
   MAP_FIXED,
+  MAP_GROWSDOWN,
+  MAP_LOCKED,
+  PROT_GROWSDOWN,
+  PROT_GROWSUP,
   MADV_DONTNEED,
   MADV_DONTFORK,
   MADV_DOFORK,
@@ -53,6 +61,9 @@ const {
   MREMAP_MAYMOVE,
   MREMAP_FIXED,
 } = uapi;
+
+/** RLIMIT_MEMLOCK (64 KiB) in pages. */
+const MEMLOCK_PAGES = 16;
 
 /** The address window the operations aim at: 56 pages below mmap_base and 8 above, in pages. */
 const WBASE = MMAP_BASE / P - 56;
@@ -74,6 +85,10 @@ interface MVma {
   dontfork: boolean;
   /** VM_ACCOUNT: private mapping that was writable at some point. */
   account: boolean;
+  /** VM_LOCKED (MAP_LOCKED; not inherited by fork). */
+  locked: boolean;
+  /** VM_GROWSDOWN (MAP_GROWSDOWN). */
+  growsdown: boolean;
   /** Shared memory object, or null for private anonymous memory. */
   obj: MObj | null;
   /** Private: the page offset the machine keeps (start page at mmap); shared: index in obj. */
@@ -87,6 +102,8 @@ interface MProc {
   vmas: MVma[];
   /** Private pages written (absent: zero), by page number. */
   priv: Map<number, Uint8Array>;
+  /** mm->locked_vm: pages charged against RLIMIT_MEMLOCK. */
+  lockedVm: number;
 }
 
 type Outcome =
@@ -122,6 +139,8 @@ function canMerge(a: MVma, b: MVma): boolean {
     a.prot === b.prot &&
     a.dontfork === b.dontfork &&
     a.account === b.account &&
+    a.locked === b.locked &&
+    a.growsdown === b.growsdown &&
     a.obj === b.obj &&
     a.pgoff + (a.end - a.start) === b.pgoff
   );
@@ -148,6 +167,7 @@ function merge(mp: MProc, v: MVma): MVma {
 function unmap(mp: MProc, s: number, e: number): void {
   splitAt(mp, s);
   splitAt(mp, e);
+  for (const v of mp.vmas) if (v.locked && v.start >= s && v.end <= e) mp.lockedVm -= v.end - v.start;
   mp.vmas = mp.vmas.filter((v) => v.end <= s || v.start >= e);
   for (const k of [...mp.priv.keys()]) if (k >= s && k < e) mp.priv.delete(k);
 }
@@ -179,6 +199,19 @@ function isFree(vmas: MVma[], s: number, len: number): boolean {
   return !v || s + len <= v.start;
 }
 
+/** Would `pages` more locked pages exceed RLIMIT_MEMLOCK for this process (root: CAP_IPC_LOCK)? */
+function overMemlock(mp: MProc, pages: number): boolean {
+  return mp.lockedVm + pages > MEMLOCK_PAGES && mp.proc.uid !== 0;
+}
+
+/**
+ * mm_populate() after a locked mapping appeared or grew: every page of [s, e) in a VMA with some
+ * access is faulted in, which marks private VMAs as having anonymous pages. The bytes stay zero.
+ */
+function populate(mp: MProc, s: number, e: number): void {
+  for (const v of mp.vmas) if (v.end > s && v.start < e && !v.obj && v.prot & 7) v.anon = true;
+}
+
 function pageAlign(bytes: number): number {
   return Math.ceil(bytes / P) * P;
 }
@@ -204,7 +237,8 @@ function modelMmap(mp: MProc, addr: number, len: number, prot: number, flags: nu
   if (fixed) {
     if (addr > TASK_SIZE - len) return errno('ENOMEM');
     if (addr % P !== 0) return errno('EINVAL');
-    if (addr < MMAP_MIN_ADDR) return errno('EPERM');
+    // Below mmap_min_addr needs CAP_SYS_RAWIO, which root has.
+    if (addr < MMAP_MIN_ADDR && mp.proc.uid !== 0) return errno('EPERM');
     at = addr / P;
   } else {
     at = -1;
@@ -212,6 +246,9 @@ function modelMmap(mp: MProc, addr: number, len: number, prot: number, flags: nu
     if (at < 0) at = topDown(mp.vmas, npages);
     if (at < 0) return errno('ENOMEM');
   }
+  // mlock_future_check(), with the pages a MAP_FIXED is about to replace still counted.
+  const locked = (flags & MAP_LOCKED) !== 0;
+  if (locked && overMemlock(mp, npages)) return errno('EAGAIN');
   const type = flags & 0x0f;
   if (type !== MAP_SHARED && type !== MAP_PRIVATE) return errno('EINVAL');
   const shared = type === MAP_SHARED;
@@ -222,6 +259,8 @@ function modelMmap(mp: MProc, addr: number, len: number, prot: number, flags: nu
     prot,
     dontfork: false,
     account: !shared && (prot & PROT_WRITE) !== 0,
+    locked,
+    growsdown: (flags & MAP_GROWSDOWN) !== 0,
     obj: shared ? { id: nextObj++, nrPages: npages, pages: new Map() } : null,
     pgoff: shared ? 0 : at,
     anon: false,
@@ -229,6 +268,10 @@ function modelMmap(mp: MProc, addr: number, len: number, prot: number, flags: nu
   mp.vmas.push(v);
   sortVmas(mp);
   merge(mp, v);
+  if (locked) {
+    mp.lockedVm += npages;
+    populate(mp, at, at + npages);
+  }
   return ok(at * P);
 }
 
@@ -241,15 +284,28 @@ function modelMunmap(mp: MProc, addr: number, len: number): Outcome {
 }
 
 function modelMprotect(mp: MProc, addr: number, len: number, prot: number): Outcome {
+  const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+  prot &= ~grows;
+  if (grows === (PROT_GROWSDOWN | PROT_GROWSUP)) return errno('EINVAL');
   if (addr % P !== 0) return errno('EINVAL');
   if (len === 0) return ok(0);
   len = pageAlign(len);
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | uapi.PROT_SEM)) return errno('EINVAL');
   prot &= PROT_READ | PROT_WRITE | PROT_EXEC;
-  const s = addr / P;
+  let s = addr / P;
   const e = s + len / P;
-  let v = containing(mp.vmas, s);
+  let v = first(mp.vmas, s);
   if (!v) return errno('ENOMEM');
+  if (grows === PROT_GROWSDOWN) {
+    // From the VMA's start, which must lie below the end; only a grows-down VMA allows it.
+    if (v.start >= e) return errno('ENOMEM');
+    s = v.start;
+    if (!v.growsdown) return errno('EINVAL');
+  } else {
+    if (v.start > s) return errno('ENOMEM');
+    // x86 has no grows-up VMAs.
+    if (grows === PROT_GROWSUP) return errno('EINVAL');
+  }
   let n = s;
   for (;;) {
     const tmp: number = Math.min(v.end, e);
@@ -288,9 +344,10 @@ function modelMadvise(mp: MProc, addr: number, len: number, advice: number): Out
     }
     const tmp = Math.min(v.end, e);
     if (advice === MADV_DONTNEED) {
+      if (v.locked) return errno('EINVAL');
       if (!v.obj) for (let q = s; q < tmp; q++) mp.priv.delete(q);
     } else if (advice === MADV_REMOVE) {
-      if (!v.obj) return errno('EINVAL');
+      if (v.locked || !v.obj) return errno('EINVAL');
       if (!(v.prot & PROT_WRITE)) return errno('EACCES');
       for (let q = s; q < tmp; q++) v.obj.pages.delete(v.pgoff + (q - v.start));
     } else if (advice === MADV_DONTFORK || advice === MADV_DOFORK) {
@@ -307,7 +364,10 @@ function modelMadvise(mp: MProc, addr: number, len: number, advice: number): Out
   }
 }
 
-/** move_vma(): returns the new address in bytes. */
+/**
+ * move_vma(): returns the new address in bytes. A locked VMA charges its new length (the unmap of
+ * the old range gives the old length back) and has the grown part populated.
+ */
 function modelMoveVma(mp: MProc, v: MVma, old: number, oldLen: number, newLen: number, to: number): Outcome {
   let pgoff = v.pgoff + (old - v.start);
   if (!v.obj && !v.anon) pgoff = to;
@@ -320,6 +380,10 @@ function modelMoveVma(mp: MProc, v: MVma, old: number, oldLen: number, newLen: n
   for (const [k] of moved) mp.priv.delete(k);
   for (const [k, b] of moved) mp.priv.set(k - old + to, b);
   if (oldLen > 0) unmap(mp, old, old + oldLen);
+  if (v.locked) {
+    mp.lockedVm += newLen;
+    populate(mp, to + oldLen, to + newLen);
+  }
   return ok(to * P);
 }
 
@@ -342,6 +406,8 @@ function modelMremap(
     const v = containing(mp.vmas, a);
     if (!v) return errno('EFAULT');
     if (oldLen > v.end - a) return errno('EFAULT');
+    // newLen >= oldLen here; a locked VMA over the limit fails even when it does not grow.
+    if (v.locked && overMemlock(mp, newLen - oldLen)) return errno('EAGAIN');
     return v;
   };
   if (flags & MREMAP_FIXED) {
@@ -357,7 +423,7 @@ function modelMremap(
     }
     const v = toResize();
     if (!('start' in v)) return v;
-    if (newAddr < MMAP_MIN_ADDR) return errno('EPERM');
+    if (newAddr < MMAP_MIN_ADDR && mp.proc.uid !== 0) return errno('EPERM');
     return modelMoveVma(mp, v, a, oldLen, newLen, na);
   }
   if (oldLen >= newLen) {
@@ -371,6 +437,10 @@ function modelMremap(
     const next = mp.vmas.find((x) => x.start >= v.end);
     if ((!next || next.start >= newEnd) && newEnd * P <= TASK_SIZE) {
       v.end = newEnd;
+      if (v.locked) {
+        mp.lockedVm += newLen - oldLen;
+        populate(mp, a + oldLen, newEnd);
+      }
       return ok(addr);
     }
   }
@@ -381,13 +451,14 @@ function modelMremap(
 }
 
 function modelFork(mp: MProc, child: Process): MProc {
-  const vmas = mp.vmas.filter((v) => !v.dontfork).map((v) => ({ ...v }));
+  // The child inherits no memory locks.
+  const vmas = mp.vmas.filter((v) => !v.dontfork).map((v) => ({ ...v, locked: false }));
   const priv = new Map<number, Uint8Array>();
   for (const [k, b] of mp.priv) {
     const v = containing(vmas, k);
     if (v && !v.obj) priv.set(k, b.slice());
   }
-  return { proc: child, vmas, priv };
+  return { proc: child, vmas, priv, lockedVm: 0 };
 }
 
 /**
@@ -455,7 +526,16 @@ function run(f: () => unknown): Outcome {
 }
 
 const FLAG_MASK =
-  0x7 | VM_SHARED | VM_MAYSHARE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_DONTCOPY | VM_ACCOUNT;
+  0x7 |
+  VM_SHARED |
+  VM_MAYSHARE |
+  VM_MAYREAD |
+  VM_MAYWRITE |
+  VM_MAYEXEC |
+  VM_DONTCOPY |
+  VM_ACCOUNT |
+  VM_LOCKED |
+  VM_GROWSDOWN;
 
 /** The machine's VMAs must be the model's, field for field; shared objects must correspond 1:1. */
 function checkVmas(mp: MProc, objs: Map<ShmemObject, MObj>, where: string): void {
@@ -487,7 +567,9 @@ function checkVmas(mp: MProc, objs: Map<ShmemObject, MObj>, where: string): void
       VM_MAYEXEC |
       (v.obj ? VM_SHARED | VM_MAYSHARE : 0) |
       (v.dontfork ? VM_DONTCOPY : 0) |
-      (v.account ? VM_ACCOUNT : 0)
+      (v.account ? VM_ACCOUNT : 0) |
+      (v.locked ? VM_LOCKED : 0) |
+      (v.growsdown ? VM_GROWSDOWN : 0)
     ).toString(16),
     pgoff: v.pgoff,
     obj: v.obj ? v.obj.id : null,
@@ -495,6 +577,15 @@ function checkVmas(mp: MProc, objs: Map<ShmemObject, MObj>, where: string): void
   }));
   expect(got, `VMAs of pid ${mp.proc.pid} ${where}`).toEqual(want);
   expect(mm.map_count).toBe(mp.vmas.length);
+  expect(mm.locked_vm, `locked_vm of pid ${mp.proc.pid} ${where}`).toBe(mp.lockedVm);
+  checkLockedVm(mp.proc, where);
+}
+
+/** Anonymous memory only: locked_vm is the sum of the VM_LOCKED VMAs' pages. */
+function checkLockedVm(proc: Process, where: string): void {
+  let lockedPages = 0;
+  for (const v of proc.mm!.mm_rb) if (v.vm_flags & VM_LOCKED) lockedPages += v.pages;
+  expect(proc.mm!.locked_vm, `locked_vm recomputed for pid ${proc.pid} ${where}`).toBe(lockedPages);
 }
 
 /**
@@ -582,6 +673,10 @@ type Op =
       prot: number;
       shared: boolean;
       odd: number;
+      /** MAP_LOCKED / MAP_GROWSDOWN bits. */
+      extraFlags?: number;
+      /** With MAP_LOCKED: a size around the 64 KiB RLIMIT_MEMLOCK (14..18 pages). */
+      big?: boolean;
     }
   | { t: 'munmap'; p: number; sel: number; at: number; pages: number; odd: number }
   | { t: 'mprotect'; p: number; sel: number; at: number; pages: number; prot: number; odd: number }
@@ -590,6 +685,7 @@ type Op =
   | { t: 'fork'; p: number }
   | { t: 'read'; p: number; sel: number; at: number; off: number; len: number }
   | { t: 'write'; p: number; sel: number; at: number; off: number; len: number; fill: number }
+  | { t: 'setuid'; p: number }
   | { t: 'exit'; p: number };
 
 const proc = fc.nat(7);
@@ -612,6 +708,19 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       prot: protArb,
       shared: fc.boolean(),
       odd: fc.integer({ min: 0, max: 39 }),
+      extraFlags: fc.constantFrom(
+        0,
+        0,
+        0,
+        0,
+        0,
+        MAP_LOCKED,
+        MAP_LOCKED,
+        MAP_GROWSDOWN,
+        MAP_GROWSDOWN,
+        MAP_LOCKED | MAP_GROWSDOWN,
+      ),
+      big: fc.boolean(),
     }),
   },
   {
@@ -685,6 +794,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       fill: fc.integer({ min: 1, max: 255 }),
     }),
   },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('setuid' as const), p: proc }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('exit' as const), p: proc }) },
 );
 
@@ -703,13 +813,38 @@ function pattern(len: number, fill: number): Uint8Array {
   return b;
 }
 
-/** Runs one sequence on a fresh machine and on the model, checking after every step. */
-function runSequence(ops: Op[]): void {
+/**
+ * The prot of an mprotect: odd 2 adds an unknown bit, 3-6 PROT_GROWSDOWN, 7 PROT_GROWSUP, 8 both.
+ */
+function mprotectProt(prot: number, odd: number): number {
+  if (odd === 2) return prot | 0x10;
+  if (odd >= 3 && odd <= 6) return prot | PROT_GROWSDOWN;
+  if (odd === 7) return prot | PROT_GROWSUP;
+  if (odd === 8) return prot | PROT_GROWSDOWN | PROT_GROWSUP;
+  return prot;
+}
+
+/** STATS: which of the stack and lock cases an operation exercised. */
+function statsTag(op: Op, p: Process): string {
+  const who = p.uid === 0 ? '/root' : '';
+  if (op.t === 'mmap' && (op.extraFlags ?? 0) & MAP_LOCKED) return `(locked${op.big ? ' big' : ''}${who})`;
+  if (op.t === 'mmap' && (op.extraFlags ?? 0) & MAP_GROWSDOWN) return '(growsdown)';
+  if (op.t === 'mprotect' && op.odd >= 3 && op.odd <= 8)
+    return `(${['', '', '', 'down', 'down', 'down', 'down', 'up', 'both'][op.odd]})`;
+  if (op.t === 'mremap' && p.mm!.locked_vm) return `(locked${who})`;
+  return '';
+}
+
+/**
+ * Runs one sequence on a fresh machine and on the model, checking after every step. `root`: the
+ * first process (and every fresh one) runs as uid 0, with CAP_IPC_LOCK.
+ */
+function runSequence(ops: Op[], root = false): void {
   const m = Machine.boot({ seed: 1, ramBytes: 64 << 20 });
   const procs: MProc[] = [];
   const objs = new Map<ShmemObject, MObj>();
   const spawn = (): void => {
-    procs.push({ proc: m.spawn(), vmas: [], priv: new Map() });
+    procs.push({ proc: m.spawn({ uid: root ? 0 : 1000 }), vmas: [], priv: new Map(), lockedVm: 0 });
   };
   /** Pairs the machine's shmem objects with the model's (a fresh shared mapping creates one). */
   const learnObjects = (mp: MProc): void => {
@@ -731,8 +866,14 @@ function runSequence(ops: Op[]): void {
     switch (op.t) {
       case 'mmap': {
         let addr = op.mode === 0 ? 0 : (WBASE + op.at) * P;
-        let len = op.pages * P + op.extra;
-        let flags = MAP_ANONYMOUS | (op.shared ? MAP_SHARED : MAP_PRIVATE) | (op.mode === 2 ? MAP_FIXED : 0);
+        const extraFlags = op.extraFlags ?? 0;
+        const pages = extraFlags & MAP_LOCKED && op.big ? 14 + (op.at % 5) : op.pages;
+        let len = pages * P + op.extra;
+        let flags =
+          MAP_ANONYMOUS |
+          (op.shared ? MAP_SHARED : MAP_PRIVATE) |
+          (op.mode === 2 ? MAP_FIXED : 0) |
+          extraFlags;
         if (op.odd === 0) flags |= MAP_SHARED | MAP_PRIVATE;
         if (op.odd === 1 && op.mode === 2) addr += 100;
         if (op.odd === 2 && op.mode === 2) addr = P;
@@ -753,7 +894,7 @@ function runSequence(ops: Op[]): void {
       case 'mprotect': {
         const addr = target(mp, op.sel, op.at) * P + (op.odd === 0 ? 8 : 0);
         const len = op.pages * P + (op.odd === 1 ? 5 : 0);
-        const prot = op.odd === 2 ? op.prot | 0x10 : op.prot;
+        const prot = mprotectProt(op.prot, op.odd);
         want = modelMprotect(mp, addr, len, prot);
         got = run(() => p.mprotect(addr, len, prot));
         break;
@@ -804,6 +945,12 @@ function runSequence(ops: Op[]): void {
         got = run(() => p.write(addr, bytes));
         break;
       }
+      case 'setuid': {
+        // Dropping root drops CAP_IPC_LOCK; what is locked stays locked and counted.
+        got = run(() => p.setuid(1000));
+        want = ok(0);
+        break;
+      }
       case 'exit': {
         p.exit();
         procs.splice(procs.indexOf(mp), 1);
@@ -813,7 +960,7 @@ function runSequence(ops: Op[]): void {
     }
     expect(got, where).toEqual(want);
     if (process.env.STATS) {
-      const k = `${op.t}:${Object.keys(got)[0]}${'errno' in got ? got.errno : ''}${'signal' in got ? got.signal : ''}`;
+      const k = `${op.t}${statsTag(op, p)}:${Object.keys(got)[0]}${'errno' in got ? got.errno : ''}${'signal' in got ? got.signal : ''}`;
       STATS.set(k, (STATS.get(k) ?? 0) + 1);
     }
     for (const q of procs) checkVmas(q, objs, where);
@@ -844,11 +991,15 @@ function runSequence(ops: Op[]): void {
 }
 
 describe('process memory against a reference model', () => {
-  it(`random mmap/munmap/mprotect/madvise/mremap/fork/read/write/exit sequences (seed ${SEED}, ${RUNS} runs)`, () => {
+  it(`random mmap/munmap/mprotect/madvise/mremap/fork/read/write/setuid/exit sequences (seed ${SEED}, ${RUNS} runs)`, () => {
     fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 40, size: 'max' }), (ops) => {
-        runSequence(ops);
-      }),
+      fc.property(
+        fc.array(opArb, { minLength: 1, maxLength: 40, size: 'max' }),
+        fc.boolean(),
+        (ops, root) => {
+          runSequence(ops, root);
+        },
+      ),
       { seed: SEED, numRuns: RUNS },
     );
     if (process.env.STATS)
@@ -912,15 +1063,22 @@ function* threadBody(api: UserApi, ops: TOp[]): Generator<Point, number, void> {
   for (const o of ops) {
     const a = (TW + o.at) * P;
     const prot = [PROT_NONE, PROT_READ, RW, RW][o.x % 4]!;
+    // Some mappings are locked (and populated after mmap_sem is dropped) or grow down.
+    const extra = (o.at % 3 === 0 ? MAP_LOCKED : 0) | (o.at % 4 === 1 ? MAP_GROWSDOWN : 0);
     switch (o.k) {
       case 0:
-        yield* api.mmap(a, o.n * P, prot, (o.x & 4 ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_FIXED);
+        yield* api.mmap(
+          a,
+          o.n * P,
+          prot,
+          (o.x & 4 ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_FIXED | extra,
+        );
         break;
       case 1:
         yield* api.munmap(a, o.n * P);
         break;
       case 2:
-        yield* api.mprotect(a, o.n * P, prot);
+        yield* api.mprotect(a, o.n * P, prot | (o.at % 4 === 1 ? PROT_GROWSDOWN : 0));
         break;
       case 3:
         yield* api.madvise(
@@ -989,6 +1147,7 @@ function runConcurrent(lists: TOp[][], seed: number, fork: boolean): void {
   }
   expect(m.findings()).toEqual([]);
   checkFrames(m, procs, 'after the threads ran');
+  for (const q of procs) checkLockedVm(q, 'after the threads ran');
   procs.forEach((q, i) => m.syscall(q, 'unregister', mmu_notifier_unregister(notifiers[i]!, q.mm!)));
   expect(m.shutdown()).toEqual([]);
   expect(m.meminfo().freePages).toBe(m.meminfo().totalPages);
@@ -1013,7 +1172,7 @@ describe('process memory under concurrency', () => {
 /** runSequence with a hook run between the operations and the final read-back (test of the test). */
 function runSequenceWith(ops: Op[], hook: (m: Machine, procs: MProc[]) => void): void {
   const m = Machine.boot({ seed: 1, ramBytes: 64 << 20 });
-  const procs: MProc[] = [{ proc: m.spawn(), vmas: [], priv: new Map() }];
+  const procs: MProc[] = [{ proc: m.spawn(), vmas: [], priv: new Map(), lockedVm: 0 }];
   const mp = procs[0]!;
   for (const op of ops) {
     if (op.t === 'mmap') {

@@ -2,6 +2,8 @@ import type { KGen } from '../sched/task.js';
 import type { File, FileOperations } from './file.js';
 import type { MmKernel, MmStruct } from './mm_types.js';
 
+/** CAP_IPC_LOCK (include/uapi/linux/capability.h): locking memory beyond RLIMIT_MEMLOCK. */
+export const CAP_IPC_LOCK = 14;
 /** CAP_SYS_RAWIO (include/uapi/linux/capability.h): mapping below mmap_min_addr. */
 export const CAP_SYS_RAWIO = 17;
 /** CAP_SYS_ADMIN (include/uapi/linux/capability.h). */

@@ -11,6 +11,7 @@ const SINGLE_DEPTH_NESTING = 1;
 /**
  * dup_mm() / dup_mmap(): the child's address space. Both mmap_sems are held for write; VMAs
  * marked VM_DONTCOPY (MADV_DONTFORK) are left out; private pages become copy-on-write in both.
+ * Memory locks are not inherited: the child's VMAs lose VM_LOCKED and its locked_vm stays 0.
  */
 export function* dup_mm(oldmm: MmStruct): KGen<MmStruct | number> {
   if (!oldmm.checkAlive('dup_mm')) return -ERRNO.EFAULT;

@@ -4,7 +4,7 @@
  * variant, uaccess, MADV_DONTNEED / MADV_REMOVE / MADV_DONTFORK semantics, mm reference counts.
  */
 import { describe, expect, it } from 'vitest';
-import { ErrnoError, Machine, type Process, SegfaultError, uapi } from '../index.js';
+import { ErrnoError, Machine, type Process, SegfaultError, uapi, user } from '../index.js';
 import type { KGen } from '../sched/task.js';
 import { __get_user_pages_fast, get_user_pages, release_user_pages } from './gup.js';
 import { vm_insert_pfn } from './memory.js';
@@ -16,7 +16,9 @@ import {
   TASK_SIZE,
   VM_ACCOUNT,
   VM_DONTCOPY,
+  VM_GROWSDOWN,
   VM_IO,
+  VM_LOCKED,
   VM_MAYREAD,
   VM_MAYWRITE,
   VM_MERGEABLE,
@@ -815,6 +817,250 @@ describe('mm references', () => {
       [a, a + 2 * P, 0x2000],
       [a + 2 * P, a + 3 * P, 0],
     ]);
+    expect(m.shutdown()).toEqual([]);
+  });
+});
+
+describe('stacks: MAP_GROWSDOWN and mprotect PROT_GROWSDOWN / PROT_GROWSUP', () => {
+  const { PROT_GROWSDOWN, PROT_GROWSUP, MAP_GROWSDOWN } = uapi;
+  const GD = VM_GROWSDOWN;
+
+  it('MAP_GROWSDOWN keeps VM_GROWSDOWN, which takes part in merging like any flag', () => {
+    const { m, p } = boot();
+    p.mmap(AREA, 2 * P, RW, PRIV | MAP_FIXED | MAP_GROWSDOWN);
+    // A plain neighbour with the same protection stays apart; a grows-down one merges.
+    p.mmap(AREA + 2 * P, P, RW, PRIV | MAP_FIXED);
+    p.mmap(AREA - P, P, RW, PRIV | MAP_FIXED | MAP_GROWSDOWN);
+    expect(layout(p, GD | VM_READ | VM_WRITE)).toEqual([
+      [AREA - P, AREA + 2 * P, GD | RW],
+      [AREA + 2 * P, AREA + 3 * P, RW],
+    ]);
+    // mprotect keeps the flag on the piece it changes; changing it back merges again.
+    p.mprotect(AREA, P, PROT_READ);
+    expect(layout(p, GD | VM_READ | VM_WRITE)).toEqual([
+      [AREA - P, AREA, GD | RW],
+      [AREA, AREA + P, GD | PROT_READ],
+      [AREA + P, AREA + 2 * P, GD | RW],
+      [AREA + 2 * P, AREA + 3 * P, RW],
+    ]);
+    p.mprotect(AREA, P, RW);
+    expect(p.mm!.map_count).toBe(2);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('PROT_GROWSDOWN applies from the VMA start; errno paths in 3.16 order', () => {
+    const { m, p } = boot();
+    const plain = p.mmap(AREA, 2 * P, RW, PRIV | MAP_FIXED);
+    const g = p.mmap(AREA + 8 * P, 3 * P, RW, PRIV | MAP_FIXED | MAP_GROWSDOWN);
+    const before = layout(p, GD | 7);
+    // Both bits: EINVAL before anything else, even for a zero length or an unaligned start.
+    expect(code(() => p.mprotect(g, 0, PROT_READ | PROT_GROWSDOWN | PROT_GROWSUP))).toBe('EINVAL');
+    expect(code(() => p.mprotect(g + 1, P, PROT_READ | PROT_GROWSDOWN | PROT_GROWSUP))).toBe('EINVAL');
+    expect(code(() => p.mprotect(g, 0, PROT_READ | PROT_GROWSDOWN))).toBe('ok');
+    // The bits are stripped before the prot check; other unknown bits still fail it.
+    expect(code(() => p.mprotect(AREA + 64 * P, P, 0x40 | PROT_GROWSDOWN))).toBe('EINVAL');
+    // No VMA at or after start, or the first one starts at or after end: ENOMEM.
+    expect(code(() => p.mprotect(AREA + 64 * P, P, PROT_READ | PROT_GROWSDOWN))).toBe('ENOMEM');
+    expect(code(() => p.mprotect(AREA + 4 * P, 4 * P, PROT_READ | PROT_GROWSDOWN))).toBe('ENOMEM');
+    // A VMA without VM_GROWSDOWN: EINVAL, whether start is inside it or in the hole before it.
+    expect(code(() => p.mprotect(plain + P, P, PROT_READ | PROT_GROWSDOWN))).toBe('EINVAL');
+    expect(code(() => p.mprotect(AREA - P, 2 * P, PROT_READ | PROT_GROWSDOWN))).toBe('EINVAL');
+    expect(layout(p, GD | 7)).toEqual(before);
+    // From the second page: the change starts at vm_start.
+    p.mprotect(g + P, P, PROT_READ | PROT_GROWSDOWN);
+    expect(layout(p, GD | 7)).toEqual([
+      [plain, plain + 2 * P, RW],
+      [g, g + 2 * P, GD | PROT_READ],
+      [g + 2 * P, g + 3 * P, GD | RW],
+    ]);
+    expect(code(() => p.write(g, [1]))).toBe('SIGSEGV');
+    // From the hole below: the start moves up to vm_start.
+    p.mprotect(AREA + 6 * P, 5 * P, RW | PROT_GROWSDOWN);
+    expect(layout(p, GD | 7)).toEqual([
+      [plain, plain + 2 * P, RW],
+      [g, g + 3 * P, GD | RW],
+    ]);
+    // Past the VMA's end the walk goes on as usual: a hole there is ENOMEM after the change.
+    expect(code(() => p.mprotect(g + P, 4 * P, PROT_READ | PROT_GROWSDOWN))).toBe('ENOMEM');
+    expect(layout(p, GD | 7)).toEqual([
+      [plain, plain + 2 * P, RW],
+      [g, g + 3 * P, GD | PROT_READ],
+    ]);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('PROT_GROWSUP is EINVAL on x86 (no VM_GROWSUP), after the usual ENOMEM lookup', () => {
+    const { m, p } = boot();
+    const plain = p.mmap(AREA, 2 * P, RW, PRIV | MAP_FIXED);
+    const g = p.mmap(AREA + 8 * P, 2 * P, RW, PRIV | MAP_FIXED | MAP_GROWSDOWN);
+    expect(code(() => p.mprotect(plain, P, PROT_READ | PROT_GROWSUP))).toBe('EINVAL');
+    expect(code(() => p.mprotect(g + P, P, PROT_READ | PROT_GROWSUP))).toBe('EINVAL');
+    expect(code(() => p.mprotect(AREA - P, 2 * P, PROT_READ | PROT_GROWSUP))).toBe('ENOMEM');
+    expect(code(() => p.mprotect(AREA + 64 * P, P, PROT_READ | PROT_GROWSUP))).toBe('ENOMEM');
+    expect(layout(p)).toEqual([
+      [plain, plain + 2 * P, RW],
+      [g, g + 2 * P, RW],
+    ]);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('a grows-down VMA does not grow: an access or gup below it fails', () => {
+    const { m, p } = boot();
+    const g = p.mmap(AREA + 8 * P, 2 * P, RW, PRIV | MAP_FIXED | MAP_GROWSDOWN);
+    expect(code(() => p.write(g - 8, [1]))).toBe('SIGSEGV');
+    expect(gup(m, p, g - P, 1, true).r).toBe(-14);
+    p.write(g, [1]);
+    expect(layout(p, GD | 7)).toEqual([[g, g + 2 * P, GD | RW]]);
+    expect(m.shutdown()).toEqual([]);
+  });
+});
+
+describe('MAP_LOCKED and RLIMIT_MEMLOCK (64 KiB, CAP_IPC_LOCK for root)', () => {
+  const { MAP_LOCKED } = uapi;
+  const LOCKED = PRIV | MAP_LOCKED;
+  const LIMIT = 16;
+
+  it('non-root: locked pages count up to the limit; munmap gives them back', () => {
+    const { m, p } = boot();
+    const mm = p.mm!;
+    expect(code(() => p.mmap(0, (LIMIT + 1) * P, RW, LOCKED))).toBe('EAGAIN');
+    expect([mm.map_count, mm.locked_vm]).toEqual([0, 0]);
+    const a = p.mmap(AREA, LIMIT * P, RW, LOCKED | MAP_FIXED);
+    expect(mm.locked_vm).toBe(LIMIT);
+    // Populated, as mlock would.
+    expect(mm.pgd.size).toBe(LIMIT);
+    expect(code(() => p.mmap(0, P, RW, LOCKED))).toBe('EAGAIN');
+    // Unlocked mappings are not limited.
+    p.mmap(0, 64 * P, RW, PRIV);
+    // A hole in the middle: the two pieces stay locked, the hole no longer counts.
+    p.munmap(a + 4 * P, 2 * P);
+    expect(mm.locked_vm).toBe(LIMIT - 2);
+    expect(layout(p, VM_LOCKED).filter((v) => v[2])).toEqual([
+      [a, a + 4 * P, VM_LOCKED],
+      [a + 6 * P, a + LIMIT * P, VM_LOCKED],
+    ]);
+    p.mmap(0, 2 * P, RW, LOCKED);
+    expect(mm.locked_vm).toBe(LIMIT);
+    // mprotect keeps VM_LOCKED and the count.
+    p.mprotect(a, P, PROT_READ);
+    expect(mm.locked_vm).toBe(LIMIT);
+    expect(layout(p, VM_LOCKED)[0]).toEqual([a, a + P, VM_LOCKED]);
+    p.munmap(AREA - 64 * P, 256 * P);
+    expect(mm.locked_vm).toBe(2);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('EAGAIN comes after the address checks and before the mapping type check', () => {
+    const { m, p } = boot();
+    const big = (LIMIT + 1) * P;
+    expect(code(() => p.mmap(0, 0, RW, LOCKED))).toBe('EINVAL');
+    expect(code(() => p.mmap(0, 2 ** 48, RW, LOCKED))).toBe('ENOMEM');
+    expect(code(() => p.mmap(AREA + 1, big, RW, LOCKED | MAP_FIXED))).toBe('EINVAL');
+    expect(code(() => p.mmap(P, big, RW, LOCKED | MAP_FIXED))).toBe('EPERM');
+    expect(code(() => p.mmap(0, big, RW, MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED))).toBe(
+      'EAGAIN',
+    );
+    expect(code(() => p.mmap(0, P, RW, MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED))).toBe(
+      'EINVAL',
+    );
+    expect(p.mm!.map_count).toBe(0);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('MAP_FIXED over locked pages is checked before they are unmapped (3.16 counts them)', () => {
+    const { m, p } = boot();
+    const a = p.mmap(AREA, LIMIT * P, RW, LOCKED | MAP_FIXED);
+    expect(code(() => p.mmap(a, P, RW, LOCKED | MAP_FIXED))).toBe('EAGAIN');
+    // Without MAP_LOCKED the replacement just gives the page back.
+    p.mmap(a, P, RW, PRIV | MAP_FIXED);
+    expect(p.mm!.locked_vm).toBe(LIMIT - 1);
+    p.mmap(a, P, RW, LOCKED | MAP_FIXED);
+    expect(p.mm!.locked_vm).toBe(LIMIT);
+    // Locked neighbours merge; locked and unlocked ones do not.
+    expect(p.mm!.map_count).toBe(1);
+    p.mmap(a + LIMIT * P, P, RW, PRIV | MAP_FIXED);
+    expect(p.mm!.map_count).toBe(2);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('root has CAP_IPC_LOCK; after setuid the count stays and the limit applies', () => {
+    const { m } = boot();
+    const p = m.spawn({ uid: 0 });
+    const a = p.mmap(0, 1 << 20, RW, LOCKED);
+    expect(p.mm!.locked_vm).toBe(256);
+    p.setuid(1000);
+    expect(code(() => p.mmap(0, P, RW, LOCKED))).toBe('EAGAIN');
+    p.munmap(a, 1 << 20);
+    expect(p.mm!.locked_vm).toBe(0);
+    p.mmap(0, LIMIT * P, RW, LOCKED);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('fork: the child does not inherit locks (locked_vm 0, no VM_LOCKED)', () => {
+    const { m, p } = boot();
+    p.mmap(AREA, LIMIT * P, RW, LOCKED | MAP_FIXED);
+    const c = p.fork();
+    expect([p.mm!.locked_vm, c.mm!.locked_vm]).toEqual([LIMIT, 0]);
+    expect(layout(c, VM_LOCKED)).toEqual([[AREA, AREA + LIMIT * P, 0]]);
+    c.mmap(0, LIMIT * P, RW, LOCKED);
+    expect(c.mm!.locked_vm).toBe(LIMIT);
+    // Unmapping an unlocked range in the child takes nothing off.
+    c.munmap(AREA, LIMIT * P);
+    expect(c.mm!.locked_vm).toBe(LIMIT);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('mremap of a locked VMA: EAGAIN over the limit; growth is charged and populated', () => {
+    const { m, p } = boot();
+    const mm = p.mm!;
+    const a = p.mmap(AREA, 8 * P, RW, LOCKED | MAP_FIXED);
+    p.mmap(AREA + 14 * P, P, PROT_READ, PRIV | MAP_FIXED);
+    // Over the limit: EAGAIN, after the EFAULT of a range across VMAs and before the ENOMEM of a
+    // VMA that cannot grow in place.
+    expect(code(() => p.mremap(a, 9 * P, 20 * P, MREMAP_MAYMOVE))).toBe('EFAULT');
+    expect(code(() => p.mremap(a, 8 * P, 20 * P, 0))).toBe('EAGAIN');
+    expect(code(() => p.mremap(a, 8 * P, 16 * P, 0))).toBe('ENOMEM');
+    expect(mm.locked_vm).toBe(8);
+    // Grow in place: charged, and the new pages are faulted in.
+    expect(p.mremap(a, 8 * P, 12 * P, 0)).toBe(a);
+    expect(mm.locked_vm).toBe(12);
+    expect(mm.pgd.has(a / P + 11)).toBe(true);
+    // Move: the new length is charged, the old one given back; the grown part is populated.
+    const b = p.mremap(a, 12 * P, 15 * P, MREMAP_MAYMOVE);
+    expect(b).not.toBe(a);
+    expect(mm.locked_vm).toBe(15);
+    expect(mm.pgd.has(b / P + 14)).toBe(true);
+    expect(layout(p, VM_LOCKED)).toContainEqual([b, b + 15 * P, VM_LOCKED]);
+    // Shrinking unmaps the tail; a fixed move that shrinks charges only what is left.
+    p.mremap(b, 15 * P, 10 * P, 0);
+    expect(mm.locked_vm).toBe(10);
+    p.mremap(b, 10 * P, 6 * P, MREMAP_MAYMOVE | MREMAP_FIXED, AREA + 32 * P);
+    expect(mm.locked_vm).toBe(6);
+    expect(code(() => p.mremap(AREA + 32 * P, 6 * P, 17 * P, MREMAP_MAYMOVE))).toBe('EAGAIN');
+    expect(mm.locked_vm).toBe(6);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('root may grow a locked mapping past the limit', () => {
+    const { m } = boot();
+    const p = m.spawn({ uid: 0 });
+    const a = p.mmap(AREA, 8 * P, RW, LOCKED | MAP_FIXED);
+    expect(p.mremap(a, 8 * P, 64 * P, MREMAP_MAYMOVE)).toBe(a);
+    expect([p.mm!.locked_vm, p.mm!.pgd.size]).toEqual([64, 64]);
+    expect(m.shutdown()).toEqual([]);
+  });
+
+  it('a device mapping cannot be locked: VM_LOCKED is dropped, nothing is charged', () => {
+    const { m, p } = boot();
+    const fd = p.open('/dev/dri/card0');
+    const h = user.gem_create(p, fd, (LIMIT + 1) * P);
+    const off = user.gem_mmap_gtt_offset(p, fd, h);
+    // The limit is checked first, with the full length.
+    expect(code(() => p.mmap(0, (LIMIT + 1) * P, RW, MAP_SHARED | MAP_LOCKED, fd, off))).toBe('EAGAIN');
+    const a = p.mmap(0, LIMIT * P, RW, MAP_SHARED | MAP_LOCKED, fd, off);
+    expect(p.mm!.locked_vm).toBe(0);
+    expect(layout(p, VM_LOCKED | VM_IO)).toEqual([[a, a + LIMIT * P, VM_IO]]);
+    p.close(fd);
     expect(m.shutdown()).toEqual([]);
   });
 });

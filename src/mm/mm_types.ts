@@ -24,6 +24,10 @@ export const VM_MAYREAD = 0x10;
 export const VM_MAYWRITE = 0x20;
 export const VM_MAYEXEC = 0x40;
 export const VM_MAYSHARE = 0x80;
+/** MAP_GROWSDOWN: a stack-like mapping (its growth on faults is not modelled; see README). */
+export const VM_GROWSDOWN = 0x100;
+/** x86 has no upward-growing stacks: VM_GROWSUP is VM_NONE, so no VMA ever carries it. */
+export const VM_GROWSUP = 0;
 export const VM_PFNMAP = 0x400;
 export const VM_LOCKED = 0x2000;
 export const VM_IO = 0x4000;
@@ -240,6 +244,12 @@ export class MmStruct {
   readonly notifierLock: Spinlock;
   /** Resident pages (rss counters). */
   rss = 0;
+  /**
+   * mm->locked_vm: pages of VM_LOCKED mappings, charged against RLIMIT_MEMLOCK. Raised by mmap
+   * and mremap, lowered by munmap; a fork's child starts at 0; exit_mmap leaves it (as 3.16
+   * does: the mm is dead). Protected by mmap_sem (write).
+   */
+  locked_vm = 0;
 
   constructor(readonly k: MmKernel) {
     this.id = ++k.mmSerial;

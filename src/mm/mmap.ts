@@ -9,6 +9,7 @@ import {
   type MmStruct,
   VM_ACCOUNT,
   VM_EXEC,
+  VM_GROWSDOWN,
   VM_IO,
   VM_LOCKED,
   VM_MAYEXEC,
@@ -24,6 +25,7 @@ import {
   VmAreaStruct,
 } from './mm_types.js';
 import { free_pgtables, handle_mm_fault, unmap_vmas } from './memory.js';
+import { can_do_mlock, over_mlock_limit } from './mlock.js';
 import { shmem_zero_setup } from './shmem.js';
 
 /** sysctl_max_map_count. */
@@ -40,9 +42,21 @@ export function calc_vm_prot_bits(prot: number): number {
   );
 }
 
-/** calc_vm_flag_bits(). */
+/**
+ * calc_vm_flag_bits(). MAP_DENYWRITE never gets here: mmap(2) strips it (and MAP_EXECUTABLE)
+ * before do_mmap_pgoff.
+ */
 function calc_vm_flag_bits(flags: number): number {
-  return flags & mman.MAP_LOCKED ? VM_LOCKED : 0;
+  return (flags & mman.MAP_GROWSDOWN ? VM_GROWSDOWN : 0) | (flags & mman.MAP_LOCKED ? VM_LOCKED : 0);
+}
+
+/**
+ * mlock_future_check(): a VM_LOCKED mapping of `len` bytes must fit under RLIMIT_MEMLOCK with
+ * what the mm already locks, unless the task has CAP_IPC_LOCK.
+ */
+function mlock_future_check(mm: MmStruct, vm_flags: number, len: number): number {
+  if (vm_flags & VM_LOCKED && over_mlock_limit(mm, len / PAGE_SIZE)) return -ERRNO.EAGAIN;
+  return 0;
 }
 
 /** remove_vma(): a VMA leaves for good: driver close, file reference dropped. */
@@ -190,6 +204,8 @@ export function* do_munmap(mm: MmStruct, start: number, len: number): KGen<numbe
   if (!vma || vma.start >= end) return 0;
   const vmas = split_range(mm, start, end);
   if (typeof vmas === 'number') return vmas;
+  // Locked pieces stop counting against RLIMIT_MEMLOCK before they are detached.
+  for (const v of vmas) if (v.vm_flags & VM_LOCKED) mm.locked_vm -= v.pages;
   for (const v of vmas) mm.mm_rb.remove(v);
   // unmap_region(): zap, then free the page tables nothing maps any more.
   yield* unmap_vmas(mm, vmas, start, end);
@@ -234,11 +250,18 @@ export function* mmap_region(
       free_pgtables(mm, addr, end);
       return err;
     }
+    // The driver's ->mmap may have added flags (VM_IO, VM_PFNMAP, ...).
+    vm_flags = vma.vm_flags;
   } else if (vm_flags & VM_SHARED) {
     shmem_zero_setup(vma);
   }
   mm.mm_rb.insert(vma);
   yield* vma_merge(mm, vma);
+  if (vm_flags & VM_LOCKED) {
+    // Special mappings cannot be locked: they lose VM_LOCKED and are not charged.
+    if (vm_flags & VM_SPECIAL) vma.vm_flags &= ~VM_LOCKED;
+    else mm.locked_vm += len / PAGE_SIZE;
+  }
   return addr;
 }
 
@@ -272,6 +295,9 @@ export function* do_mmap_pgoff(
   if (a < 0) return a;
   addr = a;
   let vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  if (flags & mman.MAP_LOCKED && !can_do_mlock(mm)) return -ERRNO.EPERM;
+  const locked = mlock_future_check(mm, vm_flags, len);
+  if (locked) return locked;
   const type = flags & mman.MAP_TYPE;
   if (file) {
     if (type !== mman.MAP_SHARED && type !== mman.MAP_PRIVATE) return -ERRNO.EINVAL;

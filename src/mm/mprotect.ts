@@ -13,6 +13,8 @@ import {
   ULONG_WRAP,
   VM_ACCOUNT,
   VM_EXEC,
+  VM_GROWSDOWN,
+  VM_GROWSUP,
   VM_HUGETLB,
   VM_NORESERVE,
   VM_READ,
@@ -98,18 +100,37 @@ export function* sys_mprotect(mm: MmStruct, start: number, len: number, prot: nu
   if (prot & ~(mman.PROT_READ | mman.PROT_WRITE | mman.PROT_EXEC | mman.PROT_SEM)) return -ERRNO.EINVAL;
   const vm_flags = calc_vm_prot_bits(prot);
   yield* mm.mmap_sem.down_write();
-  const r = yield* mprotect_locked(mm, start, end, vm_flags);
+  const r = yield* mprotect_locked(mm, start, end, vm_flags, grows);
   mm.mmap_sem.up_write();
   return r;
 }
 
 /**
  * The VMA walk of mprotect(2): each VMA's part of the range in turn; a hole stops the walk with
- * -ENOMEM after the parts before it were changed.
+ * -ENOMEM after the parts before it were changed. PROT_GROWSDOWN moves the start down (or up,
+ * past a hole) to the first VMA's start and needs that VMA to be VM_GROWSDOWN; PROT_GROWSUP
+ * would move the end to the VMA's end, but no x86 VMA is VM_GROWSUP.
  */
-function* mprotect_locked(mm: MmStruct, start: number, end: number, vm_flags: number): KGen<number> {
+function* mprotect_locked(
+  mm: MmStruct,
+  start: number,
+  end: number,
+  vm_flags: number,
+  grows: number,
+): KGen<number> {
   let vma = mm.find_vma(start);
-  if (!vma || vma.start > start) return -ERRNO.ENOMEM;
+  if (!vma) return -ERRNO.ENOMEM;
+  if (grows & mman.PROT_GROWSDOWN) {
+    if (vma.start >= end) return -ERRNO.ENOMEM;
+    start = vma.start;
+    if (!(vma.vm_flags & VM_GROWSDOWN)) return -ERRNO.EINVAL;
+  } else {
+    if (vma.start > start) return -ERRNO.ENOMEM;
+    if (grows & mman.PROT_GROWSUP) {
+      end = vma.end;
+      if (!(vma.vm_flags & VM_GROWSUP)) return -ERRNO.EINVAL;
+    }
+  }
   let nstart = start;
   for (;;) {
     const newflags = vm_flags | (vma.vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC));

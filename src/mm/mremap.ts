@@ -9,12 +9,14 @@ import {
   PMD_SIZE,
   TASK_SIZE,
   VM_DONTEXPAND,
+  VM_LOCKED,
   VM_MAYSHARE,
   VM_PFNMAP,
   type VmAreaStruct,
 } from './mm_types.js';
 import { mmu_notifier_invalidate_range_end, mmu_notifier_invalidate_range_start } from './mmu_notifier.js';
-import { MAX_MAP_COUNT, do_munmap, get_unmapped_area, vma_dup, vma_merge } from './mmap.js';
+import { over_mlock_limit } from './mlock.js';
+import { MAX_MAP_COUNT, do_munmap, get_unmapped_area, mm_populate, vma_dup, vma_merge } from './mmap.js';
 
 /** vma_to_resize(): the VMA holding [addr, addr+old_len), or -errno. */
 function vma_to_resize(mm: MmStruct, addr: number, old_len: number, new_len: number): VmAreaStruct | number {
@@ -26,6 +28,8 @@ function vma_to_resize(mm: MmStruct, addr: number, old_len: number, new_len: num
     if (vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP)) return -ERRNO.EFAULT;
     if (vma.pgoff_of(addr) + new_len / PAGE_SIZE >= 2 ** 64) return -ERRNO.EINVAL;
   }
+  // A locked mapping may grow only within RLIMIT_MEMLOCK (new_len >= old_len here).
+  if (vma.vm_flags & VM_LOCKED && over_mlock_limit(mm, (new_len - old_len) / PAGE_SIZE)) return -ERRNO.EAGAIN;
   return vma;
 }
 
@@ -78,7 +82,9 @@ function* copy_vma(
 
 /**
  * move_vma(): a copy of the VMA at new_addr takes the pages; the old range is unmapped. A failure
- * of that unmap (a split refused) is ignored: the move has happened.
+ * of that unmap (a split refused) is ignored: the move has happened. A locked VMA charges its new
+ * length to locked_vm (the unmap of the old range gives the old length back) and sets
+ * `populate.locked`.
  */
 function* move_vma(
   mm: MmStruct,
@@ -87,12 +93,18 @@ function* move_vma(
   old_len: number,
   new_len: number,
   new_addr: number,
+  populate: { locked: boolean },
 ): KGen<number> {
   // Avoid failing later in do_munmap, which may split one VMA into three.
   if (mm.map_count >= MAX_MAP_COUNT - 3) return -ERRNO.ENOMEM;
+  const vm_flags = vma.vm_flags;
   yield* copy_vma(mm, vma, new_addr, new_len, vma.pgoff_of(old_addr));
   yield* move_page_tables(mm, old_addr, new_addr, old_len);
   yield* do_munmap(mm, old_addr, old_len);
+  if (vm_flags & VM_LOCKED) {
+    mm.locked_vm += new_len / PAGE_SIZE;
+    populate.locked = true;
+  }
   return new_addr;
 }
 
@@ -102,6 +114,7 @@ function* mremap_to(
   old_len: number,
   new_addr: number,
   new_len: number,
+  populate: { locked: boolean },
 ): KGen<number> {
   if (!isPageAligned(new_addr)) return -ERRNO.EINVAL;
   if (new_len > TASK_SIZE || new_addr > TASK_SIZE - new_len) return -ERRNO.EINVAL;
@@ -120,7 +133,7 @@ function* mremap_to(
   const flags = mman.MAP_FIXED | (vma.vm_flags & VM_MAYSHARE ? mman.MAP_SHARED : 0);
   const a = get_unmapped_area(mm, new_addr, new_len, flags);
   if (a < 0) return a;
-  return yield* move_vma(mm, vma, addr, old_len, new_len, new_addr);
+  return yield* move_vma(mm, vma, addr, old_len, new_len, new_addr, populate);
 }
 
 /** SYSCALL mremap(2) on `mm`, with 3.16's checks in order. */
@@ -139,9 +152,12 @@ export function* sys_mremap(
   new_len = PAGE_ALIGN_UL(new_len);
   // A zero old_len is allowed (the DOS-emu "duplicate shm area" case); a zero new_len is not.
   if (!new_len) return -ERRNO.EINVAL;
+  const populate = { locked: false };
   yield* mm.mmap_sem.down_write();
-  const r = yield* mremap_locked(mm, addr, old_len, new_len, flags, new_addr);
+  const r = yield* mremap_locked(mm, addr, old_len, new_len, flags, new_addr, populate);
   mm.mmap_sem.up_write();
+  // A locked mapping that grew has its new part faulted in, as mmap(MAP_LOCKED) does.
+  if (r >= 0 && populate.locked && new_len > old_len) yield* mm_populate(mm, r + old_len, new_len - old_len);
   return r;
 }
 
@@ -152,8 +168,9 @@ function* mremap_locked(
   new_len: number,
   flags: number,
   new_addr: number,
+  populate: { locked: boolean },
 ): KGen<number> {
-  if (flags & mman.MREMAP_FIXED) return yield* mremap_to(mm, addr, old_len, new_addr, new_len);
+  if (flags & mman.MREMAP_FIXED) return yield* mremap_to(mm, addr, old_len, new_addr, new_len, populate);
   // Always allow a shrinking remap: that just unmaps the tail.
   if (old_len >= new_len) {
     const ret = yield* do_munmap(mm, addr + new_len, old_len - new_len);
@@ -165,11 +182,15 @@ function* mremap_locked(
   // Grow in place (vma_adjust): the VMA just gets longer; no merge with the next one.
   if (old_len === vma.end - addr && vma_expandable(mm, vma, new_len - old_len)) {
     mm.mm_rb.adjust(vma, vma.start, addr + new_len);
+    if (vma.vm_flags & VM_LOCKED) {
+      mm.locked_vm += (new_len - old_len) / PAGE_SIZE;
+      populate.locked = true;
+    }
     return addr;
   }
   if (!(flags & mman.MREMAP_MAYMOVE)) return -ERRNO.ENOMEM;
   const map_flags = vma.vm_flags & VM_MAYSHARE ? mman.MAP_SHARED : 0;
   const a = get_unmapped_area(mm, 0, new_len, map_flags);
   if (a < 0) return a;
-  return yield* move_vma(mm, vma, addr, old_len, new_len, a);
+  return yield* move_vma(mm, vma, addr, old_len, new_len, a, populate);
 }
