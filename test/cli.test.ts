@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../src/cli/commands.js';
-import { main } from '../src/cli/main.js';
+import { main, nodeIo } from '../src/cli/main.js';
 
 /** Runs the `userptr` program in-process; its exit status and what it wrote. */
 function run(...argv: string[]): { code: number; out: string; err: string; lines: string[] } {
@@ -67,6 +67,67 @@ describe('the userptr command', () => {
     expect(tr.code).toBe(0);
     const json = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: unknown[] };
     expect(json.traceEvents.length).toBeGreaterThan(50);
+  });
+
+  it('a schedule found with several switches replays with the --bug flags explore printed', () => {
+    const r = run(
+      'explore',
+      'workload/three-task',
+      '--bug',
+      'v3-no-invalidate',
+      '--bug',
+      'v17-no-retire',
+      '--schedules',
+      '40',
+    );
+    expect(r.code).toBe(1);
+    const cmd = /^replay: {3}userptr replay (.*)$/m.exec(r.out)![1]!;
+    expect(cmd).toMatch(/^--bug v3-no-invalidate --bug v17-no-retire '/);
+    const schedule = /'([^']+)'$/.exec(cmd)![1]!;
+    // Without the switches the hash names no known configuration: the error says what to give.
+    const bare = run('replay', schedule);
+    expect(bare.code).toBe(2);
+    expect(bare.err).toMatch(/give the switches it was explored with \(--bug\)/);
+    const again = run('replay', '--bug', 'v3-no-invalidate', '--bug', 'v17-no-retire', schedule);
+    expect(again.code).toBe(1);
+    expect(again.out).toMatch(/^finding: /m);
+    // The wrong switches are refused, not replayed into a different run.
+    const wrong = run('replay', '--bug', 'v3-no-invalidate', schedule);
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toContain('recorded with another configuration');
+    // A trace file that cannot be written is one line and status 1.
+    const tr = run(
+      'trace',
+      schedule,
+      '--bug',
+      'v3-no-invalidate',
+      '--bug',
+      'v17-no-retire',
+      '--out',
+      '/nonexistent/t.json',
+    );
+    expect(tr.code).toBe(1);
+    expect(tr.err).toBe('error: cannot write /nonexistent/t.json: ENOENT');
+  });
+
+  it('--bug none explores a bug scenario on the correct design; its replay command says so', () => {
+    const r = run('explore', 'v16-worker-race', '--bug', 'none', '--schedules', '30');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('[correct design]');
+    expect(r.out).toContain('no finding in 30 schedules');
+    expect(run('explore', 'v16-worker-race', '--bug', 'none', '--bug', 'v3-no-invalidate').code).toBe(2);
+  });
+
+  it('the live status is one line cut to the terminal width, rewritten in place', () => {
+    const written: string[] = [];
+    const tty = { isTTY: true, columns: 40, write: (x: string) => written.push(x) };
+    const io = nodeIo(tty, tty);
+    io.status!('x'.repeat(100));
+    io.status!('short');
+    io.out('done');
+    expect(written).toEqual([`\r\x1b[K${'x'.repeat(39)}`, '\r\x1b[Kshort', '\r\x1b[K', 'done\n']);
+    const plain = nodeIo({ write: (x: string) => written.push(x) });
+    expect(plain.status).toBeUndefined();
   });
 
   it('explore of the correct design finds nothing (plain progress lines off a terminal)', () => {

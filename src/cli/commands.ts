@@ -78,8 +78,15 @@ export interface ExploreArgs {
   json?: boolean;
 }
 
+/** `--bug none`: every switch off (the correct design), whatever the scenario's own. */
+const NO_BUGS = 'none';
+
 function resolveScenario(name: string, bugs?: string[]): Scenario {
   try {
+    if (bugs?.includes(NO_BUGS)) {
+      if (bugs.length > 1) throw new RangeError(`--bug ${NO_BUGS} cannot be combined with other switches`);
+      return resolveBugScenario(name, []);
+    }
     return resolveBugScenario(name, bugs);
   } catch (e) {
     if (e instanceof RangeError) throw new UsageError(e.message);
@@ -142,6 +149,8 @@ export function exploreCommand(name: string, a: ExploreArgs, io: Io): number | P
     else io.out(line);
   };
   const budgetOpt = schedules !== undefined ? { schedules } : { seconds: a.seconds! };
+  const how: { strategy: string; seed: number; jobs: number; bugs?: string[] } = { strategy, seed, jobs };
+  if (a.bug) how.bugs = a.bug;
   if (jobs === 1) {
     const r = explore(s, {
       strategy,
@@ -151,10 +160,10 @@ export function exploreCommand(name: string, a: ExploreArgs, io: Io): number | P
       onProgress: show,
       progressEvery: io.status ? 20 : 200,
     });
-    return exploreReport(s, r, { strategy, seed, jobs }, a.json ?? false, io);
+    return exploreReport(s, r, how, a.json ?? false, io);
   }
   const ref: ScenarioRef = { module: SCENARIOS_MODULE, name: s.name };
-  if (a.bug) ref.bugs = a.bug;
+  if (a.bug) ref.bugs = (s.config.bugs as string[] | undefined) ?? [];
   return exploreParallel(ref, {
     jobs,
     strategy,
@@ -163,7 +172,7 @@ export function exploreCommand(name: string, a: ExploreArgs, io: Io): number | P
     now: io.now,
     onProgress: show,
     progressEvery: io.status ? 20 : 200,
-  }).then((r) => exploreReport(s, r, { strategy, seed, jobs }, a.json ?? false, io));
+  }).then((r) => exploreReport(s, r, how, a.json ?? false, io));
 }
 
 /** The module workers resolve scenarios from: this program's own scenarios. */
@@ -177,7 +186,7 @@ function designOf(s: Scenario): string {
 function exploreReport(
   s: Scenario,
   r: ExploreResult | ParallelResult,
-  how: { strategy: string; seed: number; jobs: number },
+  how: { strategy: string; seed: number; jobs: number; bugs?: string[] },
   json: boolean,
   io: Io,
 ): number {
@@ -211,7 +220,7 @@ function exploreReport(
   );
   if (f.shrink) io.out(`shrunk: ${f.shrink.summary}`);
   io.out(`schedule: ${f.schedule}`);
-  io.out(`replay:   ${f.replayCommand}`);
+  io.out(`replay:   ${replayCommandFor([...f.prerequisites, f.schedule], how.bugs)}`);
   return 1;
 }
 
@@ -219,7 +228,7 @@ function exploreReport(
 function exploreJson(
   s: Scenario,
   r: ExploreResult | ParallelResult,
-  how: { strategy: string; seed: number; jobs: number },
+  how: { strategy: string; seed: number; jobs: number; bugs?: string[] },
   job: JobSummary | null,
 ): unknown {
   const f = r.failure;
@@ -252,7 +261,7 @@ function exploreJson(
           step: f.finding.step,
           schedule: f.schedule,
           prerequisites: f.prerequisites,
-          replayCommand: f.replayCommand,
+          replayCommand: replayCommandFor([...f.prerequisites, f.schedule], how.bugs),
           found: { ...f.found, job: job?.index ?? 0, seed: job?.seed ?? how.seed },
           replayedTwice: f.replay.reproduced && f.replay.deterministic,
           shrunk: f.shrink ? f.shrink.summary : null,
@@ -263,8 +272,12 @@ function exploreJson(
 
 // --- replay / trace -------------------------------------------------------------------------------
 
-/** The scenario (with the bug switches) a schedule string was recorded with. */
-export function scenarioOfSchedule(text: string): Scenario {
+/**
+ * The scenario (with the bug switches) a schedule string was recorded with: `bugs` when given
+ * (`--bug`, as explore printed it), else found from the config hash among the scenario as it
+ * is, every switch off, 'as-merged', and each switch alone.
+ */
+export function scenarioOfSchedule(text: string, bugs?: string[]): Scenario {
   let sched;
   try {
     sched = decodeSchedule(text);
@@ -273,6 +286,14 @@ export function scenarioOfSchedule(text: string): Scenario {
   }
   const base = scenarioByName(sched.scenario);
   if (!base) throw new UsageError(`unknown scenario '${sched.scenario}' in the schedule`);
+  if (bugs) {
+    const s = resolveScenario(base.name, bugs);
+    if (configHash(s) !== sched.configHash)
+      throw new UsageError(
+        `the schedule was recorded with another configuration (hash ${sched.configHash}) than ${base.name} with --bug ${bugs.join(' --bug ')} (hash ${configHash(s)})`,
+      );
+    return s;
+  }
   const candidates = [
     base,
     withBugs(base, []),
@@ -280,15 +301,25 @@ export function scenarioOfSchedule(text: string): Scenario {
     ...knownBugs().map((b) => withBugs(base, [b.id])),
   ];
   const s = candidates.find((c) => configHash(c) === sched.configHash);
-  if (!s) throw new UsageError(`no configuration of ${base.name} has hash ${sched.configHash}`);
+  if (!s)
+    throw new UsageError(
+      `no configuration of ${base.name} has hash ${sched.configHash}: give the switches it was explored with (--bug)`,
+    );
   return s;
 }
 
-export function replayCommandRun(schedules: string[], io: Io): number {
+/** The replay command of `schedules`, naming the switches when explore was given them. */
+function replayCommandFor(schedules: readonly string[], bugs?: string[]): string {
+  const cmd = replayCommand(schedules);
+  if (!bugs?.length) return cmd;
+  return cmd.replace(/^userptr replay /, `userptr replay ${bugs.map((b) => `--bug ${b} `).join('')}`);
+}
+
+export function replayCommandRun(schedules: string[], io: Io, bugs?: string[]): number {
   if (schedules.length === 0) throw new UsageError('give a schedule string');
   const last = schedules[schedules.length - 1]!;
-  const s = scenarioOfSchedule(last);
-  for (const p of schedules.slice(0, -1)) scenarioOfSchedule(p);
+  const s = scenarioOfSchedule(last, bugs);
+  for (const p of schedules.slice(0, -1)) scenarioOfSchedule(p, bugs);
   io.out(`replaying ${s.name} [${designOf(s)}]`);
   const run = replayReport(s, last, schedules.slice(0, -1), io);
   findingLines(run, io);
@@ -296,11 +327,16 @@ export function replayCommandRun(schedules: string[], io: Io): number {
   return run.findings.length > 0 ? 1 : 0;
 }
 
-export function traceCommand(schedule: string, outFile: string, io: Io): number {
-  const s = scenarioOfSchedule(schedule);
+export function traceCommand(schedule: string, outFile: string, io: Io, bugs?: string[]): number {
+  const s = scenarioOfSchedule(schedule, bugs);
   const sink = new MemorySink();
   const run = replay(s, schedule, { sinks: [sink] });
-  writeFileSync(outFile, formatChromeTrace(sink.events));
+  try {
+    writeFileSync(outFile, formatChromeTrace(sink.events));
+  } catch (e) {
+    io.err(`error: cannot write ${outFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    return 1;
+  }
   io.out(
     `wrote ${sink.events.length} events of ${s.name} to ${outFile} (open it in https://ui.perfetto.dev)`,
   );

@@ -32,22 +32,33 @@ function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
 
-/** The process's Io: live status only on a terminal. */
-export function nodeIo(): Io {
+/** What nodeIo writes to: stdout, or a stand-in in tests. */
+export interface OutStream {
+  write(s: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/**
+ * The process's Io: live status only on a terminal, one line rewritten in place. The line is cut
+ * to the terminal's width: a wrapped line would leave a row behind at every rewrite.
+ */
+export function nodeIo(stdout: OutStream = process.stdout, stderr: OutStream = process.stderr): Io {
   const io: Io = {
-    out: (l) => process.stdout.write(l + '\n'),
-    err: (l) => process.stderr.write(l + '\n'),
+    out: (l) => stdout.write(l + '\n'),
+    err: (l) => stderr.write(l + '\n'),
     now: () => performance.now(),
   };
-  if (process.stdout.isTTY) {
+  if (stdout.isTTY) {
     let shown = false;
     io.out = (l) => {
-      if (shown) process.stdout.write('\r\x1b[K');
+      if (shown) stdout.write('\r\x1b[K');
       shown = false;
-      process.stdout.write(l + '\n');
+      stdout.write(l + '\n');
     };
     io.status = (l) => {
-      process.stdout.write(`\r\x1b[K${l}`);
+      const width = Math.max(1, (stdout.columns ?? 80) - 1);
+      stdout.write(`\r\x1b[K${l.length > width ? l.slice(0, width) : l}`);
       shown = l !== '';
     };
   }
@@ -105,7 +116,11 @@ export function makeProgram(io: Io, result: { code: number; pending?: Promise<nu
     .command('explore')
     .description('explore a scenario for findings')
     .argument('<scenario>', "a scenario name (see 'userptr list')")
-    .option('--bug <id>', "turn a bug switch on instead of the scenario's own (repeatable)", collect)
+    .option(
+      '--bug <id>',
+      "turn a bug switch on instead of the scenario's own (repeatable; 'none': every switch off)",
+      collect,
+    )
     .option('--strategy <s>', 'random, pct[:d], pos, dfs[:b], portfolio, sampling', 'portfolio')
     .addOption(
       new Option('--schedules <n>', 'schedules to run (default 1000)')
@@ -140,16 +155,22 @@ export function makeProgram(io: Io, result: { code: number; pending?: Promise<nu
     .command('replay')
     .description('replay schedule strings (prerequisites first) and show the run')
     .argument('<schedule...>', 'schedule strings (up1:...)')
-    .action(function (this: Command, schedules: string[]) {
-      run(() => replayCommandRun(schedules, io), this);
+    .option(
+      '--bug <id>',
+      'the switches the schedule was explored with, as explore printed them (repeatable)',
+      collect,
+    )
+    .action(function (this: Command, schedules: string[], o: { bug?: string[] }) {
+      run(() => replayCommandRun(schedules, io, o.bug), this);
     });
   program
     .command('trace')
     .description('replay a schedule and write a Chrome trace (opens in Perfetto)')
     .argument('<schedule>', 'a schedule string (up1:...)')
     .requiredOption('--out <file>', 'the JSON file to write')
-    .action(function (this: Command, schedule: string, o: { out: string }) {
-      run(() => traceCommand(schedule, o.out, io), this);
+    .option('--bug <id>', 'the switches the schedule was explored with (repeatable)', collect)
+    .action(function (this: Command, schedule: string, o: { out: string; bug?: string[] }) {
+      run(() => traceCommand(schedule, o.out, io, o.bug), this);
     });
   program
     .command('zoo')
