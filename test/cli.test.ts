@@ -65,8 +65,18 @@ describe('the userptr command', () => {
     const file = join(dir, 'trace.json');
     const tr = run('trace', schedule, '--out', file);
     expect(tr.code).toBe(0);
-    const json = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: unknown[] };
+    const json = JSON.parse(readFileSync(file, 'utf8')) as {
+      traceEvents: { name: string; ph: string; cat?: string; tid: number; args?: { name?: string } }[];
+    };
     expect(json.traceEvents.length).toBeGreaterThan(50);
+    // Every track has its own name; the racing threads' system calls are slices on theirs.
+    const names = json.traceEvents
+      .filter((e) => e.name === 'thread_name')
+      .map((e) => [e.tid, e.args!.name!] as const);
+    expect(new Set(names.map(([, n]) => n)).size).toBe(names.length);
+    const execbuf = names.find(([, n]) => n.endsWith('/execbuf'))![0];
+    const calls = json.traceEvents.filter((e) => e.tid === execbuf && e.ph === 'B' && e.cat === 'syscall');
+    expect(calls.map((e) => e.name)).toContain('syscall ioctl');
   });
 
   it('a schedule found with several switches replays with the --bug flags explore printed', () => {

@@ -246,8 +246,8 @@ export class Machine {
   syscall<T>(p: Process, name: string, gen: KGen<T>): T {
     const s = this.sched;
     const before = s.findings.length;
-    // The syscall span is only worth an extra generator level when someone records it.
-    const t = s.spawn(p.comm, 'user', s.tracing ? wrap(s, name, gen) : gen);
+    // The call traces its own span (UserApi, sys.traced_syscall): a CPU access is no syscall.
+    const t = s.spawn(p.comm, 'user', gen);
     t.context = p;
     const ok = s.runUntil(() => t.done);
     if (!ok) {
@@ -300,7 +300,7 @@ export class Machine {
 
   /** Lets background work progress (a client's retry loop backing off). */
   yieldToOthers(p: Process): void {
-    this.syscall(p, 'sched_yield', sched_yield());
+    this.syscall(p, 'sched_yield', sys.traced_syscall(this.sched, 'sched_yield', sched_yield()));
   }
 
   /**
@@ -356,13 +356,6 @@ export class Machine {
     const stuck = s.tasks.filter((t) => t.kind === 'user' && !t.done);
     if (stuck.length) s.report('leak', `${stuck.length} user tasks never finished`, s.describeBlocked(stuck));
   }
-}
-
-function* wrap<T>(s: Scheduler, name: string, gen: KGen<T>): KGen<T> {
-  s.traceBegin('syscall', name);
-  const r = yield* gen;
-  s.traceEnd('syscall', name);
-  return r;
 }
 
 function* sched_yield(): KGen<number> {

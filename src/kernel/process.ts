@@ -22,41 +22,45 @@ export class UserApi {
    * call), so this check runs when the call is made, which for `yield* api.call(...)` is the
    * same step as the call's first one.
    */
+  /** A system call, as a span of the trace when someone records. */
+  private traced<T>(name: string, gen: KGen<T>): KGen<T> {
+    return sys.traced_syscall(this.proc.machine.sched, name, gen);
+  }
   private enter(): void {
     const t = this.proc.machine.sched.current;
     if (t && t.kind === 'user' && t.fatalSignalPending) throw new TaskKilled(t.name);
   }
   mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): KGen<number> {
     this.enter();
-    return sys.sys_mmap(this.proc, addr, length, prot, flags, fd, offset);
+    return this.traced('mmap', sys.sys_mmap(this.proc, addr, length, prot, flags, fd, offset));
   }
   munmap(addr: number, length: number): KGen<number> {
     this.enter();
-    return sys.sys_munmap(this.proc, addr, length);
+    return this.traced('munmap', sys.sys_munmap(this.proc, addr, length));
   }
   mprotect(addr: number, length: number, prot: number): KGen<number> {
     this.enter();
-    return sys.sys_mprotect_(this.proc, addr, length, prot);
+    return this.traced('mprotect', sys.sys_mprotect_(this.proc, addr, length, prot));
   }
   madvise(addr: number, length: number, advice: number): KGen<number> {
     this.enter();
-    return sys.sys_madvise_(this.proc, addr, length, advice);
+    return this.traced('madvise', sys.sys_madvise_(this.proc, addr, length, advice));
   }
   mremap(oldAddr: number, oldSize: number, newSize: number, flags: number, newAddr = 0): KGen<number> {
     this.enter();
-    return sys.sys_mremap_(this.proc, oldAddr, oldSize, newSize, flags, newAddr);
+    return this.traced('mremap', sys.sys_mremap_(this.proc, oldAddr, oldSize, newSize, flags, newAddr));
   }
   ioctl(fd: number, request: number, arg: number | Uint8Array): KGen<number> {
     this.enter();
-    return sys.sys_ioctl(this.proc, fd, request, arg);
+    return this.traced('ioctl', sys.sys_ioctl(this.proc, fd, request, arg));
   }
   open(path: string, flags = 2): KGen<number> {
     this.enter();
-    return sys.sys_open(this.proc, path, flags);
+    return this.traced('open', sys.sys_open(this.proc, path, flags));
   }
   close(fd: number): KGen<number> {
     this.enter();
-    return sys.sys_close(this.proc, fd);
+    return this.traced('close', sys.sys_close(this.proc, fd));
   }
   /** A CPU load; null result means the access faulted (signal in `fault`). */
   *read(addr: number, length: number): KGen<Uint8Array | SegfaultError> {
@@ -205,14 +209,22 @@ export class Process implements TaskStruct {
 
   fork(): Process {
     this.alive('fork');
-    const r = this.machine.syscall(this, 'fork', sys.do_fork(this));
+    const r = this.machine.syscall(
+      this,
+      'fork',
+      sys.traced_syscall(this.machine.sched, 'fork', sys.do_fork(this)),
+    );
     if (typeof r === 'number') throw new ErrnoError(-r, 'fork');
     return r;
   }
 
   exit(status = 0): void {
     if (this.exited) return;
-    this.machine.syscall(this, 'exit', sys.do_exit(this, status));
+    this.machine.syscall(
+      this,
+      'exit',
+      sys.traced_syscall(this.machine.sched, 'exit', sys.do_exit(this, status)),
+    );
   }
 
   setuid(uid: number): void {

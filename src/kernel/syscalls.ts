@@ -1,5 +1,6 @@
 import { ERRNO } from '../base/errno.js';
 import { PAGE_SIZE } from '../base/page.js';
+import type { Scheduler } from '../sched/scheduler.js';
 import type { KGen } from '../sched/task.js';
 import { exit_task_work, task_work_run } from '../sched/task_work.js';
 import type { TaskStruct } from '../mm/current.js';
@@ -205,4 +206,19 @@ export function sys_setuid(p: Process, uid: number): number {
     return 0;
   }
   return -ERRNO.EPERM;
+}
+
+/**
+ * A system call as a span of the trace (B/E `syscall` events around it), when someone records:
+ * otherwise the call itself, one generator level less on every step.
+ */
+export function traced_syscall<T>(s: Scheduler, name: string, gen: KGen<T>): KGen<T> {
+  return s.tracing ? syscall_span(s, name, gen) : gen;
+}
+
+function* syscall_span<T>(s: Scheduler, name: string, gen: KGen<T>): KGen<T> {
+  s.traceBegin('syscall', name);
+  const r = yield* gen;
+  s.traceEnd('syscall', name);
+  return r;
 }

@@ -112,7 +112,12 @@ export class ChromeSink implements TraceSink {
     const meta: ChromeTraceEvent[] = [
       { name: 'process_name', ph: 'M', pid, tid: 0, args: { name: this.processName } },
     ];
-    for (const [tid, name] of this.threads) {
+    // Tasks may share a name (each sync-facade call of a process is a task named after it):
+    // a track's name then carries its task id, so every track can be told apart.
+    const uses = new Map<string, number>();
+    for (const name of this.threads.values()) uses.set(name, (uses.get(name) ?? 0) + 1);
+    for (const [tid, task] of this.threads) {
+      const name = uses.get(task)! > 1 ? `${task} (task ${tid})` : task;
       meta.push({ name: 'thread_name', ph: 'M', pid, tid, args: { name } });
       meta.push({ name: 'thread_sort_index', ph: 'M', pid, tid, args: { sort_index: tid } });
     }
