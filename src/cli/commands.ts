@@ -151,28 +151,20 @@ export function exploreCommand(name: string, a: ExploreArgs, io: Io): number | P
   const budgetOpt = schedules !== undefined ? { schedules } : { seconds: a.seconds! };
   const how: { strategy: string; seed: number; jobs: number; bugs?: string[] } = { strategy, seed, jobs };
   if (a.bug) how.bugs = a.bug;
-  if (jobs === 1) {
-    const r = explore(s, {
-      strategy,
-      seed,
-      ...budgetOpt,
-      now: io.now,
-      onProgress: show,
-      progressEvery: io.status ? 20 : 200,
-    });
-    return exploreReport(s, r, how, a.json ?? false, io);
-  }
-  const ref: ScenarioRef = { module: SCENARIOS_MODULE, name: s.name };
-  if (a.bug) ref.bugs = (s.config.bugs as string[] | undefined) ?? [];
-  return exploreParallel(ref, {
-    jobs,
+  const options = {
     strategy,
     seed,
     ...budgetOpt,
     now: io.now,
     onProgress: show,
     progressEvery: io.status ? 20 : 200,
-  }).then((r) => exploreReport(s, r, how, a.json ?? false, io));
+  };
+  if (jobs === 1) return exploreReport(s, explore(s, options), how, a.json ?? false, io);
+  const ref: ScenarioRef = { module: SCENARIOS_MODULE, name: s.name };
+  if (a.bug) ref.bugs = (s.config.bugs as string[] | undefined) ?? [];
+  return exploreParallel(ref, { ...options, jobs }).then((r) =>
+    exploreReport(s, r, how, a.json ?? false, io),
+  );
 }
 
 /** The module workers resolve scenarios from: this program's own scenarios. */
