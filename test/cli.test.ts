@@ -69,7 +69,14 @@ describe('the userptr command', () => {
     const tr = run('trace', schedule, '--out', file);
     expect(tr.code).toBe(0);
     const json = JSON.parse(readFileSync(file, 'utf8')) as {
-      traceEvents: { name: string; ph: string; cat?: string; tid: number; args?: { name?: string } }[];
+      traceEvents: {
+        name: string;
+        ph: string;
+        cat?: string;
+        pid: number;
+        tid: number;
+        args?: { name?: string };
+      }[];
     };
     expect(json.traceEvents.length).toBeGreaterThan(50);
     // Every track has its own name; the racing threads' system calls are slices on theirs.
@@ -80,6 +87,20 @@ describe('the userptr command', () => {
     const execbuf = names.find(([, n]) => n.endsWith('/execbuf'))![0];
     const calls = json.traceEvents.filter((e) => e.tid === execbuf && e.ph === 'B' && e.cat === 'syscall');
     expect(calls.map((e) => e.name)).toContain('syscall ioctl');
+    // A simulated process's tasks are grouped under its pid; the kernel's under pid 1.
+    const pidOf = (tid: number): number =>
+      json.traceEvents.find((e) => e.tid === tid && e.name === 'thread_name')!.pid;
+    expect(pidOf(execbuf)).toBe(100);
+    expect(pidOf(names.find(([, n]) => n === 'bcs')![0])).toBe(1);
+    const processes = json.traceEvents
+      .filter((e) => e.name === 'process_name')
+      .map((e) => [e.pid, e.args!.name]);
+    expect(processes).toEqual(
+      expect.arrayContaining([
+        [1, 'userptr'],
+        [100, 'pid100'],
+      ]),
+    );
   });
 
   it('a schedule found with several switches replays with the --bug flags explore printed', () => {

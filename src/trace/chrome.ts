@@ -30,7 +30,10 @@ export interface ChromeTrace {
 }
 
 export interface ChromeTraceOptions {
-  /** Process id to file every task under (default 1). */
+  /**
+   * Process id to file the kernel's tasks under (default 1). A simulated process's tasks (named
+   * `pid<N>` or `pid<N>/<thread>`) go under pid N, named `pid<N>`.
+   */
   pid?: number;
   /** Name of that process (default 'userptr'). */
   processName?: string;
@@ -47,8 +50,8 @@ export class ChromeSink implements TraceSink {
   private readonly processName: string;
   private readonly closeOpenSpans: boolean;
   private readonly body: ChromeTraceEvent[] = [];
-  /** Task id → name, in order of first appearance. */
-  private readonly threads = new Map<number, string>();
+  /** Task id → name and the process it is filed under, in order of first appearance. */
+  private readonly threads = new Map<number, { name: string; pid: number }>();
   /** Per task, its open 'B' slices (innermost last). */
   private readonly stacks = new Map<number, { name: string; cat: string }[]>();
   private readonly flowsSeen = new Set<number>();
@@ -61,12 +64,19 @@ export class ChromeSink implements TraceSink {
     this.closeOpenSpans = options.closeOpenSpans ?? true;
   }
 
+  /** The trace process of a task: its simulated process's pid, or the kernel's. */
+  private pidOf(task: string): number {
+    const m = /^pid(\d+)(?:\/|$)/.exec(task);
+    return m ? Number(m[1]) : this.pid;
+  }
+
   event(e: TraceEvent): void {
-    const { pid } = this;
     const tid = e.taskId;
+    let thread = this.threads.get(tid);
+    if (!thread) this.threads.set(tid, (thread = { name: e.task, pid: this.pidOf(e.task) }));
+    const { pid } = thread;
     const ts = e.time / 1000;
     if (ts > this.lastTs) this.lastTs = ts;
-    if (!this.threads.has(tid)) this.threads.set(tid, e.task);
     const name = e.resource !== undefined && e.resource !== '' ? `${e.op} ${e.resource}` : e.op;
     // Viewers merge an 'E' event's args into its slice's: keep the end's keys distinct.
     const args: Record<string, string | number> =
@@ -108,15 +118,20 @@ export class ChromeSink implements TraceSink {
 
   /** The trace object: metadata first, then the events in stream order. */
   toTrace(): ChromeTrace {
-    const { pid } = this;
     const meta: ChromeTraceEvent[] = [
-      { name: 'process_name', ph: 'M', pid, tid: 0, args: { name: this.processName } },
+      { name: 'process_name', ph: 'M', pid: this.pid, tid: 0, args: { name: this.processName } },
     ];
+    const pids = new Set([this.pid]);
+    for (const { pid } of this.threads.values()) {
+      if (pids.has(pid)) continue;
+      pids.add(pid);
+      meta.push({ name: 'process_name', ph: 'M', pid, tid: 0, args: { name: `pid${pid}` } });
+    }
     // Tasks may share a name (each sync-facade call of a process is a task named after it):
     // a track's name then carries its task id, so every track can be told apart.
     const uses = new Map<string, number>();
-    for (const name of this.threads.values()) uses.set(name, (uses.get(name) ?? 0) + 1);
-    for (const [tid, task] of this.threads) {
+    for (const { name } of this.threads.values()) uses.set(name, (uses.get(name) ?? 0) + 1);
+    for (const [tid, { name: task, pid }] of this.threads) {
       const name = uses.get(task)! > 1 ? `${task} (task ${tid})` : task;
       meta.push({ name: 'thread_name', ph: 'M', pid, tid, args: { name } });
       meta.push({ name: 'thread_sort_index', ph: 'M', pid, tid, args: { sort_index: tid } });
@@ -131,7 +146,7 @@ export class ChromeSink implements TraceSink {
             cat: stack[i]!.cat,
             ph: 'E',
             ts: this.lastTs,
-            pid,
+            pid: this.threads.get(tid)!.pid,
             tid,
             args: { unterminated: true },
           });
