@@ -84,6 +84,18 @@ describe('Chrome trace', () => {
     ]);
   });
 
+  it('leaves out a flow that never ends (a wake whose task never ran again)', () => {
+    const sink = new ChromeSink();
+    sink.event(ev(0, 1, 'i', 'wake', { flow: 3 }));
+    sink.event(ev(1, 1, 'i', 'wake', { flow: 4 }));
+    sink.event(ev(2, 2, 'i', 'run', { flow: 4 }));
+    const flows = sink.toTrace().traceEvents.filter((e) => e.ph === 's' || e.ph === 'f');
+    expect(flows.map((e) => [e.ph, e.id])).toEqual([
+      ['s', 4],
+      ['f', 4],
+    ]);
+  });
+
   it('closes spans left open and drops unmatched ends', () => {
     const sink = new ChromeSink({ pid: 42, processName: 'deadlock' });
     sink.event(ev(0, 1, 'E', 'unlock', { resource: 'x' }));

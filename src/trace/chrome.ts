@@ -55,6 +55,8 @@ export class ChromeSink implements TraceSink {
   /** Per task, its open 'B' slices (innermost last). */
   private readonly stacks = new Map<number, { name: string; cat: string }[]>();
   private readonly flowsSeen = new Set<number>();
+  /** Flows whose end was seen: an arrow from a wake whose task never ran again is left out. */
+  private readonly flowsEnded = new Set<number>();
   private lastTs = 0;
   private unmatchedEnds = 0;
 
@@ -108,6 +110,7 @@ export class ChromeSink implements TraceSink {
     if (e.flow !== undefined) {
       const first = !this.flowsSeen.has(e.flow);
       this.flowsSeen.add(e.flow);
+      if (!first) this.flowsEnded.add(e.flow);
       this.body.push(
         first
           ? { name: 'flow', cat: 'flow', ph: 's', id: e.flow, ts, pid, tid }
@@ -154,8 +157,9 @@ export class ChromeSink implements TraceSink {
         }
       }
     }
+    const body = this.body.filter((e) => e.ph !== 's' || this.flowsEnded.has(e.id!));
     return {
-      traceEvents: [...meta, ...this.body, ...closing],
+      traceEvents: [...meta, ...body, ...closing],
       displayTimeUnit: 'ns',
       otherData: { generator: 'userptr', unmatchedEnds: this.unmatchedEnds, closedSpans },
     };
