@@ -78,6 +78,14 @@ export interface ExploreArgs {
   json?: boolean;
 }
 
+/** How an exploration was asked for, as its report repeats it (`bugs`: explore's --bug flags). */
+interface ExploreHow {
+  strategy: string;
+  seed: number;
+  jobs: number;
+  bugs?: string[];
+}
+
 /** `--bug none`: every switch off (the correct design), whatever the scenario's own. */
 const NO_BUGS = 'none';
 
@@ -149,7 +157,7 @@ export function exploreCommand(name: string, a: ExploreArgs, io: Io): number | P
     else io.out(line);
   };
   const budgetOpt = schedules !== undefined ? { schedules } : { seconds: a.seconds! };
-  const how: { strategy: string; seed: number; jobs: number; bugs?: string[] } = { strategy, seed, jobs };
+  const how: ExploreHow = { strategy, seed, jobs };
   if (a.bug) how.bugs = a.bug;
   const options = {
     strategy,
@@ -178,7 +186,7 @@ function designOf(s: Scenario): string {
 function exploreReport(
   s: Scenario,
   r: ExploreResult | ParallelResult,
-  how: { strategy: string; seed: number; jobs: number; bugs?: string[] },
+  how: ExploreHow,
   json: boolean,
   io: Io,
 ): number {
@@ -220,7 +228,7 @@ function exploreReport(
 function exploreJson(
   s: Scenario,
   r: ExploreResult | ParallelResult,
-  how: { strategy: string; seed: number; jobs: number; bugs?: string[] },
+  how: ExploreHow,
   job: JobSummary | null,
 ): unknown {
   const f = r.failure;

@@ -13,7 +13,6 @@ const mod = (await import(job.module)) as {
 const scenario = mod.resolveScenario(job.name, job.bugs);
 const stop = new Int32Array(job.stop);
 const reached = new Set<string>();
-let failures = 0;
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
 
 const opts: ExploreOptions = {
@@ -30,14 +29,13 @@ const opts: ExploreOptions = {
     if (run.findings.length > 0) for (let j = job.index + 1; j < stop.length; j++) Atomics.store(stop, j, 1);
   },
   onProgress: (p) => {
-    failures = p.failures;
     post({
       type: 'progress',
       index: job.index,
       schedules: p.schedules,
       reached: [...reached],
       goalsTotal: p.goalsTotal,
-      failures,
+      failures: p.failures,
     });
   },
 };

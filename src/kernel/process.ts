@@ -22,13 +22,13 @@ export class UserApi {
    * call), so this check runs when the call is made, which for `yield* api.call(...)` is the
    * same step as the call's first one.
    */
-  /** A system call, as a span of the trace when someone records. */
-  private traced<T>(name: string, gen: KGen<T>): KGen<T> {
-    return sys.traced_syscall(this.proc.machine.sched, name, gen);
-  }
   private enter(): void {
     const t = this.proc.machine.sched.current;
     if (t && t.kind === 'user' && t.fatalSignalPending) throw new TaskKilled(t.name);
+  }
+  /** A system call, as a span of the trace when someone records. */
+  private traced<T>(name: string, gen: KGen<T>): KGen<T> {
+    return sys.traced_syscall(this.proc.machine.sched, name, gen);
   }
   mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): KGen<number> {
     this.enter();
