@@ -7,6 +7,27 @@ import * as f from '../uapi/drm_mode.js';
  * a format has, bytes per pixel per plane, chroma subsampling, and the legacy bpp/depth mapping.
  */
 
+const THREE_PLANE = new Set([
+  f.DRM_FORMAT_YUV410,
+  f.DRM_FORMAT_YVU410,
+  f.DRM_FORMAT_YUV411,
+  f.DRM_FORMAT_YVU411,
+  f.DRM_FORMAT_YUV420,
+  f.DRM_FORMAT_YVU420,
+  f.DRM_FORMAT_YUV422,
+  f.DRM_FORMAT_YVU422,
+  f.DRM_FORMAT_YUV444,
+  f.DRM_FORMAT_YVU444,
+]);
+const TWO_PLANE = new Set([
+  f.DRM_FORMAT_NV12,
+  f.DRM_FORMAT_NV21,
+  f.DRM_FORMAT_NV16,
+  f.DRM_FORMAT_NV61,
+  f.DRM_FORMAT_NV24,
+  f.DRM_FORMAT_NV42,
+]);
+
 /** The formats 3.16's format_check() accepts (anything else: -EINVAL before the driver runs). */
 const CORE_FORMATS: ReadonlySet<number> = new Set([
   f.DRM_FORMAT_C8,
@@ -53,22 +74,9 @@ const CORE_FORMATS: ReadonlySet<number> = new Set([
   f.DRM_FORMAT_UYVY,
   f.DRM_FORMAT_VYUY,
   f.DRM_FORMAT_AYUV,
-  f.DRM_FORMAT_NV12,
-  f.DRM_FORMAT_NV21,
-  f.DRM_FORMAT_NV16,
-  f.DRM_FORMAT_NV61,
-  f.DRM_FORMAT_NV24,
-  f.DRM_FORMAT_NV42,
-  f.DRM_FORMAT_YUV410,
-  f.DRM_FORMAT_YVU410,
-  f.DRM_FORMAT_YUV411,
-  f.DRM_FORMAT_YVU411,
-  f.DRM_FORMAT_YUV420,
-  f.DRM_FORMAT_YVU420,
-  f.DRM_FORMAT_YUV422,
-  f.DRM_FORMAT_YVU422,
-  f.DRM_FORMAT_YUV444,
-  f.DRM_FORMAT_YVU444,
+  // The planar formats, two planes and three.
+  ...TWO_PLANE,
+  ...THREE_PLANE,
 ]);
 
 /** format_check(): 0 or -EINVAL (the big-endian bit is ignored). */
@@ -76,26 +84,6 @@ export function format_check(pixel_format: number): number {
   return CORE_FORMATS.has((pixel_format & ~f.DRM_FORMAT_BIG_ENDIAN) >>> 0) ? 0 : -ERRNO.EINVAL;
 }
 
-const THREE_PLANE = new Set([
-  f.DRM_FORMAT_YUV410,
-  f.DRM_FORMAT_YVU410,
-  f.DRM_FORMAT_YUV411,
-  f.DRM_FORMAT_YVU411,
-  f.DRM_FORMAT_YUV420,
-  f.DRM_FORMAT_YVU420,
-  f.DRM_FORMAT_YUV422,
-  f.DRM_FORMAT_YVU422,
-  f.DRM_FORMAT_YUV444,
-  f.DRM_FORMAT_YVU444,
-]);
-const TWO_PLANE = new Set([
-  f.DRM_FORMAT_NV12,
-  f.DRM_FORMAT_NV21,
-  f.DRM_FORMAT_NV16,
-  f.DRM_FORMAT_NV61,
-  f.DRM_FORMAT_NV24,
-  f.DRM_FORMAT_NV42,
-]);
 const PACKED_YUV = new Set([f.DRM_FORMAT_YUYV, f.DRM_FORMAT_YVYU, f.DRM_FORMAT_UYVY, f.DRM_FORMAT_VYUY]);
 
 /** drm_format_num_planes(). */
